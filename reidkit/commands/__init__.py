@@ -1,0 +1,1 @@
+"""Subcommands of the ``reidkit`` command line (see ``reidkit.cli``)."""

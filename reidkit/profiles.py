@@ -1,0 +1,126 @@
+"""Profiles: the one switch that sets how much work every chapter, test and demo does.
+
+``smoke`` runs each notebook in seconds (CI), ``quick`` takes a few minutes per chapter on a
+CPU, ``full`` is a chapter's real run on a GPU. Data sizes, epochs and model sizes are looked
+up here by the data and training helpers; notebooks never hard-code them.
+
+The profile comes from the ``REIDKIT_PROFILE`` environment variable; without it the default
+is ``smoke`` when ``CI`` is set, ``full`` when CUDA is available, else ``quick``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+PROFILE_ENV = "REIDKIT_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work to do. Every field is read by a library helper, not by notebooks."""
+
+    name: str
+    description: str
+    # data
+    img_size: tuple[int, int]  # (height, width) of the images the models see
+    train_ids: int  # identities in the synthetic training split
+    test_ids: int  # identities in the synthetic test split
+    images_per_camera: int  # images of one identity in one camera
+    # model
+    vit: str  # named ViT configuration (see reidkit.models.vit)
+    # training
+    epochs: int
+    ids_per_batch: int  # P identities per batch
+    images_per_id: int  # K images per identity and modality
+    lr: float
+    eval_every: int  # evaluate every N epochs
+    # evaluation
+    trials: int  # gallery re-samplings of the SYSU-MM01 protocol
+    num_workers: int  # data-loader processes
+
+    def replace(self, **changes: object) -> Profile:
+        """A copy with some fields changed, for experiments in a notebook."""
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        description="CI: seconds per notebook, tiny images and models, results are not meaningful",
+        img_size=(64, 32),
+        train_ids=16,
+        test_ids=8,
+        images_per_camera=2,
+        vit="vit_nano",
+        epochs=1,
+        ids_per_batch=4,
+        images_per_id=2,
+        lr=1e-3,
+        eval_every=1,
+        trials=2,
+        num_workers=0,
+    ),
+    "quick": Profile(
+        name="quick",
+        description="CPU: a few minutes per chapter, small images and a small ViT",
+        img_size=(128, 64),
+        train_ids=200,
+        test_ids=96,
+        images_per_camera=4,
+        vit="vit_cpu",
+        epochs=12,
+        ids_per_batch=8,
+        images_per_id=4,
+        lr=1e-3,
+        eval_every=4,
+        trials=10,
+        num_workers=0,
+    ),
+    "full": Profile(
+        name="full",
+        description="GPU: the chapter's real run at 256x128 with ViT-S",
+        img_size=(256, 128),
+        train_ids=395,
+        test_ids=96,
+        images_per_camera=10,
+        vit="vit_small",
+        epochs=60,
+        ids_per_batch=8,
+        images_per_id=4,
+        lr=3.5e-4,
+        eval_every=10,
+        trials=10,
+        num_workers=4,
+    ),
+}
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def default_profile_name() -> str:
+    """The profile used when ``REIDKIT_PROFILE`` is not set."""
+    if os.environ.get("CI"):
+        return "smoke"
+    return "full" if _cuda_available() else "quick"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the named profile, else the one ``REIDKIT_PROFILE`` names, else the default.
+
+    >>> get_profile("smoke").img_size
+    (64, 32)
+    """
+    chosen = name or os.environ.get(PROFILE_ENV) or default_profile_name()
+    key = chosen.strip().lower()
+    if key not in PROFILES:
+        source = "argument" if name else f"environment variable {PROFILE_ENV}"
+        raise ValueError(
+            f"unknown profile {chosen!r} (from the {source}); expected one of {sorted(PROFILES)}"
+        )
+    return PROFILES[key]
