@@ -57,8 +57,9 @@ def refresh(path: Path) -> None:
 
     os.environ["REIDKIT_PROFILE"] = "smoke"
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     nbformat.write(nb, path)
     clean(path)
 
@@ -70,8 +71,10 @@ def build(source: Path, target: Path) -> None:
     def flush() -> None:
         text = "\n".join(lines).strip("\n")
         if kind == "markdown":
-            md = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in
-                           text.splitlines())
+            md = "\n".join(
+                line[2:] if line.startswith("# ") else line.lstrip("#")
+                for line in text.splitlines()
+            )
             cells.append(nbformat.v4.new_markdown_cell(md))
         elif kind == "code" and text:
             cells.append(nbformat.v4.new_code_cell(text))

@@ -49,8 +49,13 @@ def built_book(tmp_path_factory) -> Path:
 def rendered_dom(page: Path) -> str:
     with tempfile.TemporaryDirectory() as profile_dir:
         result = subprocess.run(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom",
-             page.as_uri()],
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile_dir}",
+                "--dump-dom",
+                page.as_uri(),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
