@@ -8,7 +8,8 @@
 The percent format: a line ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell
 whose lines are comments (``# text``). Committed notebooks carry outputs only for cells marked
 ``# NBVAL_CHECK_OUTPUT`` (nbval compares them against a fresh smoke run); ``refresh`` makes
-those outputs by executing the notebook in the smoke profile.
+those outputs by executing the notebook in the smoke profile. nbval skips cells without an
+execution count, so a checked cell keeps one: its position among the code cells.
 """
 
 from __future__ import annotations
@@ -33,15 +34,18 @@ def clean(path: Path) -> bool:
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in KEEP_METADATA}
     nb.metadata["kernelspec"] = KERNELSPEC
     nb.metadata["language_info"] = {"name": "python"}
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in {"tags"}}
-        if cell.cell_type == "code":
-            cell.execution_count = None
-            if not is_checked(cell):
-                cell.outputs = []
-            for output in cell.outputs:
-                if "execution_count" in output:  # execute_result: the schema keeps the key
-                    output.execution_count = None
+    for number, cell in enumerate(code_cells, start=1):
+        # nbval checks only cells that were run, so a checked cell keeps a canonical count:
+        # its position among the code cells. Every other cell has no count and no output.
+        cell.execution_count = number if is_checked(cell) else None
+        if not is_checked(cell):
+            cell.outputs = []
+        for output in cell.outputs:
+            if "execution_count" in output:  # execute_result: the schema keeps the key
+                output.execution_count = number
     nbformat.validate(nb)
     after = nbformat.writes(nb)
     if after != before:
