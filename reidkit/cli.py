@@ -9,7 +9,7 @@ import sys
 
 import reidkit
 
-SUBCOMMANDS = ("info",)
+SUBCOMMANDS = ("info", "synth", "train", "eval", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,86 @@
+"""``reidkit eval CHECKPOINT``: evaluate a trained model with a dataset's protocol."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+HELP = "evaluate a checkpoint (a .safetensors file or a run folder) with a dataset's protocol"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="epoch-XXXX.safetensors, or a run folder (newest)")
+    parser.add_argument(
+        "--dataset",
+        choices=("synthetic", "sysu", "regdb"),
+        help="default: the dataset the model was trained on",
+    )
+    parser.add_argument("--root", help="dataset folder (default: the training configuration's)")
+    parser.add_argument(
+        "--protocol", help="SYSU-MM01: all | indoor (search mode); RegDB: i2v | v2i"
+    )
+    parser.add_argument("--trials", type=int, help="SYSU-MM01 gallery samplings (default 10)")
+    parser.add_argument("--trial", type=int, help="RegDB split 1..10")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def resolve_checkpoint(path: str):
+    from pathlib import Path
+
+    from reidkit.train.checkpoint import latest_checkpoint
+
+    candidate = Path(path)
+    if candidate.is_dir():
+        for folder in (candidate / "checkpoints", candidate):
+            found = latest_checkpoint(folder)
+            if found:
+                return found[0]
+        raise FileNotFoundError(f"no checkpoint (latest.json) in {candidate}")
+    if not candidate.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {candidate}")
+    return candidate
+
+
+def run(args: argparse.Namespace) -> int:
+    from reidkit.train.checkpoint import load_weights, read_metadata
+    from reidkit.train.config import config_from_dict
+    from reidkit.train.run import build_model, make_evaluator, open_dataset
+
+    weights = resolve_checkpoint(args.checkpoint)
+    meta = read_metadata(weights)
+    if "config" not in meta or not meta.get("num_classes"):
+        raise ValueError(
+            f"{weights}: no training configuration in its metadata; "
+            "was it written by reidkit train?"
+        )
+    config = config_from_dict(json.loads(meta["config"]))
+    data = dataclasses.replace(
+        config.data,
+        dataset=args.dataset or config.data.dataset,
+        root=args.root if args.root else (None if args.dataset else config.data.root),
+        trial=args.trial or config.data.trial,
+    )
+    protocol = args.protocol
+    evaluation = config.eval
+    if protocol:
+        valid = ("i2v", "v2i") if data.dataset == "regdb" else ("all", "indoor")
+        if protocol not in valid:
+            raise ValueError(
+                f"--protocol {protocol!r} does not apply to {data.dataset}; expected one of {valid}"
+            )
+        key = "direction" if data.dataset == "regdb" else "mode"
+        evaluation = dataclasses.replace(evaluation, **{key: protocol})
+    if args.trials:
+        evaluation = dataclasses.replace(evaluation, trials=args.trials)
+    config = dataclasses.replace(config, data=data, eval=evaluation)
+    model = build_model(config, int(meta["num_classes"]))
+    load_weights(model, weights)
+    metrics = make_evaluator(config, open_dataset(data))(model.eval())
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"{weights} on {data.dataset} ({protocol or 'default protocol'}):")
+        for name, value in metrics.items():
+            print(f"  {name:<7} {value:.2%}")
+    return 0

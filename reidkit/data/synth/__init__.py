@@ -1,0 +1,84 @@
+"""Procedural synthetic people seen by six SYSU-MM01-style cameras: the embedded default data.
+
+Every chapter, test and demo runs on this data, on any machine, with no licence. An identity is
+a set of attributes (build, skin, hair, upper and lower garment with colour, pattern and fabric,
+shoes, bag, hat, glasses) drawn from ``(seed, pid)``; about 15% are near-duplicates that wear
+another person's clothes with a different build, hair or bag. Cameras follow SYSU-MM01: visible
+1, 2 (indoor), 4, 5 (outdoor); infrared 3 (indoor), 6 (outdoor). Each image varies view
+(front / back / side), walking pose, scale and position, background, light, blur and occlusion.
+
+Visible images are colour. Infrared images are thermal: skin is warm, clothes are as warm as
+their fabric lets body heat through (thin silk warm, a down coat cold) whatever their colour,
+prints vanish, stripes and checks show only when woven from a second fabric, glasses and bags
+look cold, backgrounds are cold with warm clutter, and the sensor adds noise. They are stored
+with three identical channels, like real IR files.
+
+Difficulty knobs (keyword arguments of :class:`SyntheticPeople` and :class:`SynthSettings`):
+
+* ``noise`` (0.03): sensor noise std, fraction of full range (infrared gets 1.5x).
+* ``occlusion`` (0.2): chance that a pole, bench or passer-by hides part of the person.
+* ``near_duplicates`` (0.15): fraction of identities dressed like another (hard negatives).
+* ``blur`` (1.0): largest random blur radius in pixels at 256 px height.
+* ``jitter`` (1.0): scale of the size and position jitter.
+* ``thermal_detail`` (1.0): contrast between fabrics in infrared; lower makes IR harder.
+* ``colour_leak`` (0.0): how much garment brightness leaks into infrared, as near-infrared
+  sensors partly see dyes; 0 keeps infrared exactly colour-blind, raise it to make IR->visible
+  easier.
+* ``presence`` (0.8): chance that a camera sees a given person (one visible and one infrared
+  camera always do).
+
+Image size and the number of identities and images come from the profile
+(``reidkit.profiles``: ``img_size``, ``train_ids``, ``test_ids``, ``images_per_camera``).
+Rendering is deterministic: an image's random numbers come from
+``SeedSequence([seed, pid, cam, index])`` and drawing is integer rasterisation, so the same
+settings give the same bytes.
+
+>>> from reidkit.data.synth import SyntheticPeople
+>>> people = SyntheticPeople(seed=0, profile="smoke")
+>>> record = people.train_records()[0]
+>>> record.path.startswith("synth://"), people.render(record.pid, record.camid).size
+(True, (32, 64))
+"""
+
+from reidkit.data.synth.attributes import (
+    INFRARED_CAMERAS,
+    VISIBLE_CAMERAS,
+    Identity,
+    make_identity,
+)
+from reidkit.data.synth.captions import tokens
+from reidkit.data.synth.layouts import LAYOUTS, write_layout
+from reidkit.data.synth.people import (
+    SyntheticPeople,
+    image_captions,
+    image_pose,
+    rank1_and_map,
+    raw_pixel_retrieval,
+)
+from reidkit.data.synth.render import (
+    SynthSettings,
+    clear_cache,
+    parse_uri,
+    render_array,
+    render_uri,
+)
+
+__all__ = [
+    "INFRARED_CAMERAS",
+    "LAYOUTS",
+    "VISIBLE_CAMERAS",
+    "Identity",
+    "SynthSettings",
+    "SyntheticPeople",
+    "clear_cache",
+    "image_captions",
+    "image_pose",
+    "make_identity",
+    "parse_uri",
+    "rank1_and_map",
+    "raw_pixel_retrieval",
+    "render_array",
+    "render_uri",
+    "tokens",
+    "write_layout",
+]

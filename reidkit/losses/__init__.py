@@ -1,0 +1,20 @@
+"""Losses for re-identification (METHODS.md §5): identity and metric-learning terms."""
+
+from reidkit.losses.ce import LabelSmoothingCrossEntropy, label_smoothing_cross_entropy
+from reidkit.losses.triplet import (
+    BatchHardTripletLoss,
+    WeightedRegularizationTripletLoss,
+    batch_hard_triplet,
+    pairwise_euclidean,
+    weighted_triplet,
+)
+
+__all__ = [
+    "BatchHardTripletLoss",
+    "LabelSmoothingCrossEntropy",
+    "WeightedRegularizationTripletLoss",
+    "batch_hard_triplet",
+    "label_smoothing_cross_entropy",
+    "pairwise_euclidean",
+    "weighted_triplet",
+]

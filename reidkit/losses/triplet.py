@@ -1,0 +1,132 @@
+"""Metric-learning losses over a mixed-modality batch (METHODS.md §5, eq. 14-15).
+
+Every loss here starts from the same matrix: Euclidean distances between all pairs of
+embeddings in the batch, whatever their modality, so that a visible anchor is pulled towards
+its own identity's infrared images and pushed away from everybody else's.
+
+* Batch-hard triplet: for each anchor, its farthest positive and nearest negative.
+* Weighted regularisation triplet (the AGW baseline's loss): instead of the single hardest
+  pair, a softmax-weighted average over all positives (weights ``softmax(d)``, so far positives
+  count more) and all negatives (weights ``softmax(-d)``, so near negatives count more), with the
+  soft margin ``log(1 + exp(d_p - d_n))``; the hinge form ``max(0, d_p - d_n + margin)`` is the
+  paper's eq. 15.
+
+An anchor is never its own positive. Anchors without a positive or without a negative in the
+batch contribute nothing; a batch in which no anchor has both is an error.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def pairwise_euclidean(x: Tensor, y: Tensor | None = None, eps: float = 1e-12) -> Tensor:
+    """Euclidean distances between the rows of ``x`` (N, D) and ``y`` (M, D) -> (N, M).
+
+    Uses ``|a|^2 + |b|^2 - 2 a.b``, clamped at ``eps`` before the square root so the gradient
+    stays finite at zero distance.
+    """
+    y = x if y is None else y
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"expected two (N, D) matrices with the same D, got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
+    x, y = x.float(), y.float()
+    squared = (
+        x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0) - 2.0 * x @ y.t()
+    )  # (N, M)
+    return squared.clamp_min(eps).sqrt()
+
+
+def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """(positives, negatives) boolean masks (B, B); the diagonal is in neither."""
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (B,), got {tuple(labels.shape)}")
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)  # (B, B)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def _valid_anchors(positive: Tensor, negative: Tensor) -> Tensor:
+    valid = positive.any(1) & negative.any(1)  # (B,)
+    if not valid.any():
+        raise ValueError(
+            "no anchor in the batch has both a positive and a negative: a triplet loss needs "
+            "at least two images of some identity and at least two identities per batch"
+        )
+    return valid
+
+
+def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float = 0.3) -> Tensor:
+    """Mean over anchors of ``max(0, max_pos d - min_neg d + margin)``.
+
+    features: (B, D); labels: (B,).
+    """
+    distances = pairwise_euclidean(features)  # (B, B)
+    positive, negative = _masks(labels)
+    valid = _valid_anchors(positive, negative)
+    hardest_positive = distances.masked_fill(~positive, float("-inf")).amax(1)  # (B,)
+    hardest_negative = distances.masked_fill(~negative, float("inf")).amin(1)  # (B,)
+    losses = F.relu(hardest_positive - hardest_negative + margin)
+    return losses[valid].mean()
+
+
+def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax of ``scores`` over the entries where ``mask`` holds, zero elsewhere (rows)."""
+    scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=1)
+    return torch.nan_to_num(weights, nan=0.0)  # rows with an empty mask
+
+
+def weighted_triplet(
+    features: Tensor, labels: Tensor, margin: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The weighted regularisation triplet: returns ``(loss, d_p, d_n)``.
+
+    ``d_p = sum_j softmax(d)_j d_j`` over the anchor's positives and ``d_n`` likewise with
+    ``softmax(-d)`` over its negatives, each (B,). ``margin=None`` gives the soft margin
+    ``log(1 + exp(d_p - d_n))`` (AGW); a number gives the hinge ``max(0, d_p - d_n + margin)``.
+    """
+    distances = pairwise_euclidean(features)  # (B, B)
+    positive, negative = _masks(labels)
+    valid = _valid_anchors(positive, negative)
+    positive_weights = _masked_softmax(distances, positive)  # (B, B), rows sum to 1
+    negative_weights = _masked_softmax(-distances, negative)  # (B, B)
+    d_p = (positive_weights * distances).sum(1)  # (B,)
+    d_n = (negative_weights * distances).sum(1)  # (B,)
+    if margin is None:
+        losses = F.softplus(d_p - d_n)  # log(1 + exp(d_p - d_n))
+    else:
+        losses = F.relu(d_p - d_n + margin)
+    return losses[valid].mean(), d_p, d_n
+
+
+class BatchHardTripletLoss(nn.Module):
+    """Module form of :func:`batch_hard_triplet`."""
+
+    def __init__(self, margin: float = 0.3) -> None:
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
+        return batch_hard_triplet(features, labels, self.margin)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}"
+
+
+class WeightedRegularizationTripletLoss(nn.Module):
+    """Module form of :func:`weighted_triplet` (soft margin when ``margin`` is None)."""
+
+    def __init__(self, margin: float | None = None) -> None:
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
+        return weighted_triplet(features, labels, self.margin)[0]
+
+    def extra_repr(self) -> str:
+        return "soft margin" if self.margin is None else f"margin={self.margin}"

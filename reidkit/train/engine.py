@@ -1,0 +1,286 @@
+"""The training loop, in plain PyTorch: one epoch of balanced batches at a time.
+
+    for each epoch:
+        for each batch of P identities x (K visible + K infrared) images:
+            f, logits = model(images, modalities)
+            loss = CE_smoothed(logits, ids) + w * triplet(f, ids)
+            backward, clip gradients, step, set the learning rate for the next step
+        every N epochs: evaluate;  always: write a checkpoint
+
+Every step appends a line to ``<run>/metrics.jsonl`` and calls the callbacks with the same
+record (live plots in notebooks use this). ``fit(resume=True)`` continues from the newest
+checkpoint with the exact optimizer, schedule, sampler and RNG states, so on a CPU the resumed
+run logs exactly the losses and metrics of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from reidkit.data.records import ImageDataset, Record
+from reidkit.data.samplers import CrossModalIdentitySampler
+from reidkit.data.transforms import train_transform
+from reidkit.losses import batch_hard_triplet, label_smoothing_cross_entropy, weighted_triplet
+from reidkit.train.checkpoint import (
+    atomic_write,
+    latest_checkpoint,
+    load_state,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from reidkit.train.config import LossConfig, TrainConfig
+from reidkit.train.schedule import EpochSchedule, build_optimizer
+from reidkit.utils import get_device
+
+Callback = Callable[[dict[str, Any]], None]
+Evaluate = Callable[[nn.Module], dict[str, float]]
+METRICS_LOG = "metrics.jsonl"
+
+
+def relabel(records: Sequence[Record]) -> tuple[list[Record], int]:
+    """Records with identities renumbered 0..C-1 (sorted order), and C."""
+    pids = sorted({r.pid for r in records})
+    mapping = {pid: i for i, pid in enumerate(pids)}
+    out = [Record(r.path, mapping[r.pid], r.camid, r.modality, r.caption) for r in records]
+    return out, len(pids)
+
+
+def triplet_weight(config: LossConfig, progress: float) -> float:
+    """The triplet loss's weight ``progress`` epochs into training (0 before its start)."""
+    return config.triplet_weight if progress >= config.triplet_start_epoch else 0.0
+
+
+def compute_losses(
+    f: torch.Tensor,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    config: LossConfig,
+    progress: float | None = None,
+) -> dict[str, torch.Tensor]:
+    """The baseline's objective: smoothed CE on the logits + weighted triplet on f.
+
+    ``progress`` (epochs) applies ``triplet_start_epoch``; None means full weight."""
+    ce = label_smoothing_cross_entropy(logits, labels, config.label_smoothing)
+    if config.triplet == "weighted":
+        triplet = weighted_triplet(f, labels)[0]
+    elif config.triplet == "weighted_hinge":
+        triplet = weighted_triplet(f, labels, config.margin)[0]
+    elif config.triplet == "batch_hard":
+        triplet = batch_hard_triplet(f, labels, config.margin)
+    else:
+        triplet = torch.zeros((), device=f.device)
+    weight = config.triplet_weight if progress is None else triplet_weight(config, progress)
+    return {"loss": ce + weight * triplet, "ce": ce, "triplet": triplet}
+
+
+def autocast_settings(device: torch.device, enabled: bool) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, whether a grad scaler is needed): bf16 where the GPU supports
+    it, else fp16 with a scaler; off on CPU."""
+    if not enabled or device.type != "cuda":
+        return None, False
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+class Trainer:
+    """Trains ``model`` on ``records`` (identities already 0..C-1) as ``config`` says."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module,
+        records: Sequence[Record],
+        evaluate: Evaluate | None = None,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.device = get_device(config.device)
+        self.model = model.to(self.device)
+        self.records = list(records)
+        self.evaluate = evaluate
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.out_dir = Path(config.out_dir)
+        self.checkpoint_dir = self.out_dir / "checkpoints"
+        data = config.data
+        self.sampler = CrossModalIdentitySampler(
+            self.records, data.ids_per_batch, data.images_per_id, seed=config.seed
+        )
+        dataset = ImageDataset(self.records, train_transform(data.img_size))
+        self.loader = DataLoader(
+            dataset,
+            batch_sampler=self.sampler,
+            num_workers=data.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.schedule = EpochSchedule(self.optimizer, config.epochs, config.optim)
+        self.amp_dtype, use_scaler = autocast_settings(self.device, config.optim.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.epoch = 0  # completed epochs
+        self.global_step = 0
+        self.metadata: dict[str, str] = {
+            "config": config.to_json(),
+            "num_classes": str(getattr(model, "num_classes", "")),
+        }
+
+    # ---- logging -----------------------------------------------------------------------
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.out_dir / METRICS_LOG, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for callback in self.callbacks:
+            callback(record)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every record of ``metrics.jsonl`` so far."""
+        return read_metrics(self.out_dir / METRICS_LOG)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def save(self) -> Path:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng_state(),
+            "global_step": self.global_step,
+        }
+        return save_checkpoint(
+            self.checkpoint_dir,
+            self.epoch,
+            self.model,
+            state,
+            self.metadata,
+            keep=self.config.keep_checkpoints,
+        )
+
+    def resume(self) -> bool:
+        """Load the newest checkpoint of this run, if any; drop log lines written after it."""
+        found = latest_checkpoint(self.checkpoint_dir)
+        if found is None:
+            return False
+        weights, state_path = found
+        state = load_state(state_path)
+        load_weights(self.model, weights, self.device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        set_rng_state(state["rng"])
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        kept = [r for r in self.history() if r.get("epoch", 0) <= self.epoch]
+        lines = "".join(json.dumps(r) + "\n" for r in kept)
+        atomic_write(self.out_dir / METRICS_LOG, lambda p: p.write_text(lines, encoding="utf-8"))
+        return True
+
+    # ---- training ----------------------------------------------------------------------
+    def train_step(self, batch: Sequence[torch.Tensor], progress: float) -> dict[str, float]:
+        images, labels, _, modalities = (t.to(self.device, non_blocking=True) for t in batch)
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            f, logits = self.model(images, modalities)
+        losses = compute_losses(
+            f.float(), logits.float(), labels, self.config.loss, self.schedule.progress
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["loss"]).backward()
+        if self.config.optim.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.schedule.step(progress)
+        return {name: value.item() for name, value in losses.items()} | {"lr": lr}
+
+    def train_epoch(self) -> dict[str, float]:
+        from tqdm.auto import tqdm
+
+        epoch = self.epoch + 1
+        self.model.train()
+        if self.sampler.epoch != epoch or self.sampler.position >= len(self.sampler):
+            self.sampler.set_epoch(epoch)
+        steps = len(self.sampler)
+        bar = tqdm(
+            self.loader,
+            total=steps,
+            desc=f"epoch {epoch}/{self.config.epochs}",
+            disable=not self.progress,
+            leave=False,
+        )
+        totals: dict[str, float] = {}
+        start, seen = time.perf_counter(), 0
+        for step, batch in enumerate(bar):
+            values = self.train_step(batch, self.epoch + (step + 1) / steps)
+            self.global_step += 1
+            seen += len(batch[0])
+            rate = seen / max(time.perf_counter() - start, 1e-9)
+            for name in ("loss", "ce", "triplet"):
+                totals[name] = totals.get(name, 0.0) + values[name]
+            bar.set_postfix(loss=f"{values['loss']:.3f}", img_s=f"{rate:.0f}")
+            if self.global_step % self.config.log_every == 0 or step + 1 == steps:
+                self.log(
+                    {
+                        "kind": "train",
+                        "epoch": epoch,
+                        "step": self.global_step,
+                        **values,
+                        "images_per_s": rate,
+                    }
+                )
+        bar.close()
+        summary = {name: total / steps for name, total in totals.items()}
+        summary["seconds"] = time.perf_counter() - start
+        return summary
+
+    def run_evaluation(self) -> dict[str, float]:
+        if self.evaluate is None:
+            return {}
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.evaluate(self.model)
+        self.model.train()
+        self.log({"kind": "eval", "epoch": self.epoch, **metrics})
+        return metrics
+
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Train until ``config.epochs`` (continuing from the newest checkpoint when
+        ``resume``); evaluate every ``eval.every`` epochs and after the last; return the log."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not (resume and self.resume()):
+            (self.out_dir / METRICS_LOG).unlink(missing_ok=True)
+            (self.out_dir / "config.json").write_text(self.config.to_json(), encoding="utf-8")
+        every = self.config.eval.every
+        while self.epoch < self.config.epochs:
+            summary = self.train_epoch()
+            self.epoch += 1
+            self.log({"kind": "epoch", "epoch": self.epoch, **summary})
+            last = self.epoch == self.config.epochs
+            if last or (every > 0 and self.epoch % every == 0):
+                self.run_evaluation()
+            self.save()
+        return self.history()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file (empty when it does not exist yet)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

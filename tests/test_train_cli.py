@@ -1,0 +1,60 @@
+"""``reidkit train CONFIG`` then ``reidkit eval RUN`` on a tiny synthetic configuration."""
+
+import json
+
+import pytest
+
+from reidkit.cli import main
+
+TINY = """
+name: tiny
+seed: 1
+epochs: 2
+data:
+  dataset: synthetic
+  img_size: [64, 32]
+  train_ids: 12
+  test_ids: 6
+  images_per_camera: 2
+  ids_per_batch: 3
+  images_per_id: 2
+model:
+  vit: vit_nano
+loss:
+  triplet_start_epoch: 1.0
+eval:
+  every: 1
+  trials: 2
+"""
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "cache"))
+
+
+def test_train_then_eval(tmp_path, cache, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--no-progress"]) == 0
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r["kind"] == "eval"]
+    assert [r["epoch"] for r in evals] == [1, 2]
+    first_epoch = [r for r in log if r["kind"] == "train" and r["epoch"] == 1]
+    assert all(r["loss"] == r["ce"] for r in first_epoch)  # the triplet starts at epoch 1.0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--trials", "2", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics == pytest.approx({k: evals[-1][k] for k in metrics}, abs=1e-9)
+
+
+def test_train_reports_bad_configs(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("epochs: 2\ndata:\n  img_size: 64\n")
+    assert main(["train", str(config)]) == 2
+    assert "data.img_size: expected a list of 2 values" in capsys.readouterr().err
+    real = tmp_path / "real.yaml"
+    real.write_text("data:\n  dataset: sysu\n  root: $REIDKIT_TEST_UNSET_VARIABLE/SYSU-MM01\n")
+    assert main(["train", str(real)]) == 2
+    assert "environment variable in it is not set" in capsys.readouterr().err
