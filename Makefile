@@ -29,7 +29,7 @@ test: export REIDKIT_PROFILE = smoke
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax tests notebooks
+	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-cell-timeout=600 tests notebooks
 
 lint: install
 	$(PY) -m ruff check --fix .
