@@ -26,10 +26,11 @@ demo: install
 	$(VENV)/bin/reidkit demo
 
 test: export REIDKIT_PROFILE = smoke
+# Serial on purpose: kernels started at once from parallel workers have hung here.
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-cell-timeout=600 tests notebooks
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 tests notebooks
 
 lint: install
 	$(PY) -m ruff check --fix .
