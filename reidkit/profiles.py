@@ -29,7 +29,8 @@ class Profile:
     test_ids: int  # identities in the synthetic test split
     images_per_camera: int  # images of one identity in one camera
     # model
-    vit: str  # named ViT configuration (see reidkit.models.vit)
+    vit: str  # named ViT configuration of chapter 3's plain ViT (see reidkit.models.vit)
+    backbone: str  # named ViT configuration of the re-id models trained from chapter 4 on
     # training
     epochs: int
     ids_per_batch: int  # P identities per batch
@@ -54,6 +55,7 @@ PROFILES: dict[str, Profile] = {
         test_ids=8,
         images_per_camera=2,
         vit="vit_nano",
+        backbone="vit_hybrid_nano",
         epochs=1,
         ids_per_batch=4,
         images_per_id=2,
@@ -64,17 +66,18 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         name="quick",
-        description="CPU: a few minutes per chapter, small images and a small ViT",
+        description="CPU: about 10 minutes per training run, 128x64 images, a small hybrid ViT",
         img_size=(128, 64),
-        train_ids=200,
-        test_ids=96,
-        images_per_camera=4,
+        train_ids=100,
+        test_ids=48,
+        images_per_camera=8,
         vit="vit_cpu",
-        epochs=8,
+        backbone="vit_hybrid_cpu",
+        epochs=20,
         ids_per_batch=8,
         images_per_id=4,
         lr=1e-3,
-        eval_every=4,
+        eval_every=5,
         trials=10,
         num_workers=0,
     ),
@@ -86,6 +89,7 @@ PROFILES: dict[str, Profile] = {
         test_ids=96,
         images_per_camera=10,
         vit="vit_small",
+        backbone="vit_small",
         epochs=60,
         ids_per_batch=8,
         images_per_id=4,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 CACHE_ENV = "REIDKIT_CACHE"
+RUNS_ENV = "REIDKIT_RUNS"
 DATASETS_ENV = "REIDKIT_DATASETS"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,14 @@ def cache_dir() -> Path:
         path = Path.home() / ".cache" / "reidkit"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def runs_dir() -> Path:
+    """Where training runs and reports go: ``$REIDKIT_RUNS``, else ``runs`` at the top of a
+    repository checkout (git-ignored), else ``runs`` in the current folder. Not created here."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser()
+    return REPO_ROOT / "runs" if _in_repo_checkout() else Path("runs")
 
 
 def datasets_dir() -> Path | None:

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ import reidkit
 from reidkit import profiles
 from reidkit.cli import main
 from reidkit.notebook import setup, source_of
-from reidkit.utils import cache_dir, environment_report, seed_everything
+from reidkit.utils import cache_dir, environment_report, runs_dir, seed_everything
 
 
 def test_torch_torchvision_timm_transformers_import_and_work_together():
@@ -75,6 +76,13 @@ def test_seed_everything_repeats_draws_and_rejects_bad_seeds():
 def test_cache_dir_honours_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+def test_runs_dir_is_the_checkout_or_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("REIDKIT_RUNS", raising=False)
+    assert runs_dir() == Path(__file__).resolve().parents[1] / "runs"  # not the notebook's cwd
+    monkeypatch.setenv("REIDKIT_RUNS", str(tmp_path / "r"))
+    assert runs_dir() == tmp_path / "r"
 
 
 def test_cli_version_and_info(capsys):

@@ -291,3 +291,20 @@ def test_synthetic_pedes_layout_end_to_end(tmp_path: Path, synth) -> None:
     queries, gallery = ds.queries("test"), ds.gallery("test")
     assert ds.train and gallery and len(queries) == 2 * len(gallery)
     assert {r.pid for r in queries} == {r.pid for r in gallery}
+
+
+def test_random_greyscale_changes_visible_images_only() -> None:
+    import numpy as np
+    import torch
+
+    from reidkit.data.transforms import MEAN, STD, train_transform
+
+    rng = np.random.default_rng(0)
+    colour = Image.fromarray(rng.integers(0, 256, (32, 16, 3), dtype=np.uint8))
+    grey = Image.fromarray(np.repeat(rng.integers(0, 256, (32, 16, 1), dtype=np.uint8), 3, 2))
+    always = train_transform((32, 16), flip=0.0, pad=0, erasing=0.0, grayscale=1.0)
+    never = train_transform((32, 16), flip=0.0, pad=0, erasing=0.0)
+    out = always(colour)
+    assert torch.allclose(out[0] * STD[0] + MEAN[0], out[2] * STD[2] + MEAN[2], atol=1e-6)
+    assert not torch.allclose(out, never(colour))
+    assert torch.equal(always(grey), never(grey))  # an infrared image is unchanged

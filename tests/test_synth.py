@@ -85,8 +85,8 @@ def test_uri_round_trip_and_bad_addresses():
         render_uri(settings.uri(1, 7, 0))
 
 
-def test_infrared_images_are_grey_and_ignore_colours():
-    settings = SynthSettings(seed=1, height=64, width=32)
+def test_thermal_images_are_grey_and_ignore_colours():
+    settings = SynthSettings(seed=1, height=64, width=32, near_infrared=0.0)
     rng = np.random.default_rng(0)
     for pid in range(12):
         person = settings.identity(pid)
@@ -98,9 +98,9 @@ def test_infrared_images_are_grey_and_ignore_colours():
             assert np.array_equal(image[..., 0], image[..., 1])
             assert np.array_equal(image[..., 0], image[..., 2])
             assert np.array_equal(render_array(settings, pid, cam, 0, recoloured), image)
-        leaky = SynthSettings(seed=1, height=64, width=32, colour_leak=0.5)
+        near = SynthSettings(seed=1, height=64, width=32, near_infrared=0.5)
         assert not np.array_equal(
-            render_array(leaky, pid, 3, 0, recoloured), render_array(leaky, pid, 3, 0)
+            render_array(near, pid, 3, 0, recoloured), render_array(near, pid, 3, 0)
         )
         cam = VISIBLE_CAMERAS[pid % 4]
         visible = render_array(settings, pid, cam, 0)
@@ -108,7 +108,9 @@ def test_infrared_images_are_grey_and_ignore_colours():
 
 
 def test_infrared_sees_fabric_and_bag():
-    settings = SynthSettings(seed=2, height=128, width=64, noise=0.0, occlusion=0.0)
+    settings = SynthSettings(
+        seed=2, height=128, width=64, noise=0.0, occlusion=0.0, near_infrared=0.0
+    )
     person = settings.identity(0)
     thin = person.__class__(**{**person.__dict__, "upper_fabric": "silk", "upper_type": "shirt"})
     thick = person.__class__(**{**person.__dict__, "upper_fabric": "wool", "upper_type": "shirt"})
@@ -117,8 +119,24 @@ def test_infrared_sees_fabric_and_bag():
     assert a.sum() > b.sum()  # silk lets body heat through; wool looks colder
 
 
+def test_near_infrared_sees_dyes_not_visible_brightness():
+    settings = SynthSettings(
+        seed=2, height=128, width=64, noise=0.0, occlusion=0.0, near_infrared=1.0
+    )
+    person = settings.identity(0)
+
+    def upper_in(colour: str) -> int:
+        dressed = person.__class__(**{**person.__dict__, "upper_colour": colour})
+        return int(render_array(settings, 0, 3, 0, dressed).astype(int).sum())
+
+    assert upper_in("white") > upper_in("grey") > upper_in("black")
+    # blue is darker than grey in colour but reflects more near-infrared light
+    assert sum(COLOURS["blue"]) < sum(COLOURS["grey"])
+    assert upper_in("blue") > upper_in("grey")
+
+
 def test_identities_are_diverse_with_near_duplicates():
-    persons = [make_identity(0, pid) for pid in range(400)]
+    persons = [make_identity(0, pid, near_duplicates=0.15) for pid in range(400)]
     keys = {
         tuple(v for k, v in p.__dict__.items() if k not in ("pid", "cameras", "twin_of"))
         for p in persons
@@ -127,7 +145,7 @@ def test_identities_are_diverse_with_near_duplicates():
     twins = [p for p in persons if p.twin_of is not None]
     assert 0.07 < len(twins) / 400 < 0.25
     for twin in twins:
-        source = make_identity(0, twin.twin_of)
+        source = make_identity(0, twin.twin_of, near_duplicates=0.15)
         assert twin.upper_colour == source.upper_colour and twin.upper_type == source.upper_type
         assert twin.bag != source.bag
     assert all(any(c in INFRARED_CAMERAS for c in p.cameras) for p in persons)

@@ -39,6 +39,16 @@ def test_sysu_layout(tmp_path):
     assert json.loads((out / MARKER).read_text())["summary"]["test_ids"] == 2
 
 
+def test_sysu_layout_with_a_fixed_test_split(tmp_path):
+    out = write_layout("sysu", tmp_path / "SYSU-MM01", 12, seed=3, test_ids=5, **SMALL)
+    train, val, test = (read_ids(out / "exp" / f"{n}_id.txt") for n in ("train", "val", "test"))
+    assert test == [8, 9, 10, 11, 12] and len(train) + len(val) == 7 and len(val) == 2
+    with pytest.raises(ValueError, match="sysu layout only"):
+        write_layout("regdb", tmp_path / "RegDB", 4, test_ids=2, **SMALL)
+    with pytest.raises(ValueError, match="1..ids-2"):
+        write_layout("sysu", tmp_path / "other", 4, test_ids=3, **SMALL)
+
+
 def test_regdb_layout(tmp_path):
     out = write_layout("regdb", tmp_path / "RegDB", 4, seed=0, img_size=(32, 16))
     for top in ("Visible", "Thermal"):
@@ -58,6 +68,8 @@ def test_regdb_layout(tmp_path):
                     assert (out / rel).is_file() and int(label) == int(rel.split("/")[1]) - 1
                 labels.setdefault(split, set()).update(int(x.split(" ")[1]) for x in lines)
         assert len(labels["train"]) == 2 and not labels["train"] & labels["test"]
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["settings"]["near_infrared"] == 0.0  # RegDB's infrared camera is thermal
 
 
 def test_pedes_layout(tmp_path):

@@ -57,7 +57,7 @@ def test_profile_config_follows_the_profile():
     profile = get_profile("smoke")
     config = config_from_profile(profile)
     assert config.epochs == profile.epochs and config.data.img_size == profile.img_size
-    assert config.model.vit == profile.vit and config.eval.trials == profile.trials
+    assert config.model.vit == profile.backbone and config.eval.trials == profile.trials
 
 
 def test_schedule_warms_up_then_decays():

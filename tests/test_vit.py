@@ -6,6 +6,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
+from reidkit.models.stem import ConvStem
 from reidkit.models.vit import (
     VIT_CONFIGS,
     Attention,
@@ -167,10 +168,42 @@ def test_drop_path_and_dropout_only_in_training() -> None:
 
 def test_profile_models_fit_their_profiles() -> None:
     for profile in PROFILES.values():
-        model = create_vit(profile.vit, img_size=profile.img_size, num_classes=3)
-        h, w = profile.img_size
-        patch = VIT_CONFIGS[profile.vit].patch_size
-        assert model.patch_embed.num_patches == (h // patch) * (w // patch)
+        for name in (profile.vit, profile.backbone):
+            model = create_vit(name, img_size=profile.img_size, num_classes=3)
+            h, w = profile.img_size
+            patch = VIT_CONFIGS[name].patch_size
+            assert model.patch_embed.num_patches == (h // patch) * (w // patch)
+            assert model(torch.randn(2, 3, h, w)).shape == (2, 3)
+
+
+def test_hybrid_tokens_come_from_the_conv_stem() -> None:
+    torch.manual_seed(0)
+    model = create_vit("vit_hybrid_cpu", img_size=(128, 64)).eval()
+    assert isinstance(model.patch_embed, ConvStem)
+    assert model.patch_embed.grid_size == (8, 4)
+    x = torch.randn(2, 3, 128, 64)
+    tokens = model.patch_embed(x)
+    assert tokens.shape == (2, 32, 192)  # (B, N, D), one token per 16x16 cell
+    # a token sees only its neighbourhood (the stem's receptive field is under 200 pixels):
+    # changing the bottom rows leaves the top-left token unchanged, unlike attention
+    y = x.clone()
+    y[:, :, 112:, :] = 0
+    changed = (model.patch_embed(y) - tokens).abs().amax(dim=2)  # (B, N)
+    assert changed[:, 0].max() == 0 and changed[:, -1].min() > 0
+    with attention_path(model, fused=False):
+        explicit = model.forward_embedding(x)
+    assert torch.allclose(explicit, model.forward_embedding(x), atol=1e-5)
+
+
+def test_conv_stem_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="log2"):
+        ConvStem((128, 64), 16, 3, 32, widths=(8, 16, 32))
+    with pytest.raises(ValueError, match="multiple of patch_size"):
+        ConvStem((100, 64), 16, 3, 32)
+    with pytest.raises(ValueError, match="built for"):
+        ConvStem((64, 32), 8, 3, 32, widths=(8, 16, 32))(torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="no patch stride"):
+        create_vit("vit_hybrid_cpu", img_size=(128, 64), stride=12)
 
 
 def test_a_training_step_lowers_the_loss() -> None:

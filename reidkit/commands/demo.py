@@ -12,7 +12,10 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="smoke | quick | full (default: $REIDKIT_PROFILE)")
-    parser.add_argument("--out", help="report folder (default: runs/demo-<profile>)")
+    parser.add_argument(
+        "--out",
+        help="report folder (default: runs/demo-<profile> in the checkout, or in $REIDKIT_RUNS)",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",

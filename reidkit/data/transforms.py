@@ -1,9 +1,11 @@
 """Image transforms for training and testing, sized from the profile's ``img_size``.
 
 Training: resize, random horizontal flip, zero-pad and random crop back to size (a small random
-shift), normalise, random erasing (a random rectangle replaced by noise, which teaches the model
-not to rely on any one region). Testing: resize and normalise only. Infrared images arrive as
-three equal channels and go through the same pipeline.
+shift), random greyscale (visible images lose their colour now and then, so the model cannot
+lean on colour alone: the usual cross-modal augmentation; infrared images are grey already and
+stay unchanged), normalise, random erasing (a random rectangle replaced by noise, which teaches
+the model not to rely on any one region). Testing: resize and normalise only. Infrared images
+arrive as three equal channels and go through the same pipeline.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def train_transform(
     flip: float = 0.5,
     pad: int | None = None,
     erasing: float = 0.5,
+    grayscale: float = 0.0,
 ) -> T.Compose:
     """PIL image -> normalised (3, H, W) tensor with augmentation.
 
@@ -36,6 +39,8 @@ def train_transform(
     steps: list = [T.Resize((height, width)), T.RandomHorizontalFlip(flip)]
     if pad > 0:
         steps += [T.Pad(pad), T.RandomCrop((height, width))]
+    if grayscale > 0:  # luma weights sum to 1, so an infrared image (R = G = B) is unchanged
+        steps.append(T.RandomGrayscale(grayscale))
     steps += [T.ToTensor(), T.Normalize(MEAN, STD)]
     if erasing > 0:
         steps.append(T.RandomErasing(p=erasing, value="random"))

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reidkit.models.stem import ConvStem, check_image_size
+
 
 @dataclass(frozen=True)
 class ViTConfig:
@@ -36,11 +38,15 @@ class ViTConfig:
     patch_size: int = 16
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
+    stem_widths: tuple[int, ...] = ()  # non-empty: a hybrid ViT whose tokens come from a CNN
 
 
 VIT_CONFIGS: dict[str, ViTConfig] = {
     "vit_nano": ViTConfig(embed_dim=64, depth=2, num_heads=2, patch_size=8),  # smoke, 64x32
     "vit_cpu": ViTConfig(embed_dim=192, depth=4, num_heads=3),  # quick, 128x64 on a CPU
+    # Hybrids (reidkit.models.stem): what the CPU profiles train from scratch.
+    "vit_hybrid_nano": ViTConfig(64, 2, 2, patch_size=8, stem_widths=(16, 32, 64)),
+    "vit_hybrid_cpu": ViTConfig(192, 4, 3, stem_widths=(32, 64, 128, 256)),
     "vit_tiny": ViTConfig(embed_dim=192, depth=12, num_heads=3),
     "vit_small": ViTConfig(embed_dim=384, depth=12, num_heads=6),
     "vit_base": ViTConfig(embed_dim=768, depth=12, num_heads=12),
@@ -75,12 +81,7 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=stride)
 
     def forward(self, x: Tensor) -> Tensor:
-        size = tuple(x.shape[-2:])
-        if size != self.img_size:
-            raise ValueError(
-                f"input images are {size} (H, W); this model was built for {self.img_size}: "
-                f"resize them or create the model with img_size={size}"
-            )
+        check_image_size(x, self.img_size)
         x = self.proj(x)  # (B, D, grid_h, grid_w)
         return x.flatten(2).transpose(1, 2)  # (B, N, D), patches in row-major order
 
@@ -219,17 +220,27 @@ class VisionTransformer(nn.Module):
         proj_drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        stem_widths: tuple[int, ...] = (),
     ) -> None:
         """``stride`` defaults to ``patch_size`` (no overlap); ``num_classes=0``: no classifier;
         ``drop_rate`` before the head, ``pos_drop_rate`` after eq. 1, ``proj_drop_rate`` after
         the attention projection and the MLP layers, ``attn_drop_rate`` on attention weights,
-        ``drop_path_rate`` the stochastic depth of the last block (rising linearly from 0)."""
+        ``drop_path_rate`` the stochastic depth of the last block (rising linearly from 0).
+        ``stem_widths`` non-empty makes a hybrid: tokens from a ``ConvStem`` of these widths."""
         super().__init__()
         self.num_classes = num_classes
         self.embed_dim = embed_dim
-        self.patch_embed = PatchEmbed(
-            pair(img_size), patch_size, stride or patch_size, in_chans, embed_dim
-        )
+        self.patch_embed: PatchEmbed | ConvStem
+        if stem_widths:
+            if stride not in (None, patch_size):
+                raise ValueError("a hybrid ViT's conv stem has no patch stride option")
+            self.patch_embed = ConvStem(
+                pair(img_size), patch_size, in_chans, embed_dim, tuple(stem_widths)
+            )
+        else:
+            self.patch_embed = PatchEmbed(
+                pair(img_size), patch_size, stride or patch_size, in_chans, embed_dim
+            )
         num_patches = self.patch_embed.num_patches
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + num_patches, embed_dim))
@@ -337,6 +348,7 @@ def create_vit(
         "patch_size": config.patch_size,
         "mlp_ratio": config.mlp_ratio,
         "qkv_bias": config.qkv_bias,
+        "stem_widths": config.stem_widths,
     }
     kwargs.update(overrides)
     return VisionTransformer(img_size=img_size, num_classes=num_classes, **kwargs)

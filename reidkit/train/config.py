@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from reidkit.utils import runs_dir
+
 DATASETS = ("synthetic", "sysu", "regdb")
 TRIPLETS = ("weighted", "weighted_hinge", "batch_hard", "none")
 OPTIMIZERS = ("adamw", "sgd")
@@ -40,6 +42,7 @@ class DataConfig:
     images_per_id: int = 4  # K per modality
     num_workers: int = 0
     trial: int = 1  # RegDB split (1..10)
+    grayscale: float = 0.3  # chance that a training image is turned grey (visible ones change)
 
     def __post_init__(self) -> None:
         _choice("data", "dataset", self.dataset, DATASETS)
@@ -47,7 +50,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    vit: str = "vit_cpu"
+    vit: str = "vit_hybrid_cpu"  # a name in reidkit.models.vit.VIT_CONFIGS
     modality_patch_embed: bool = False
     drop_path_rate: float = 0.0
 
@@ -215,7 +218,7 @@ def config_from_profile(profile: Any, **changes: Any) -> TrainConfig:
     config = TrainConfig(
         name=f"demo-{profile.name}",
         epochs=profile.epochs,
-        out_dir=f"runs/demo-{profile.name}",
+        out_dir=str(runs_dir() / f"demo-{profile.name}"),
         data=DataConfig(
             dataset="synthetic",
             img_size=tuple(profile.img_size),
@@ -226,7 +229,7 @@ def config_from_profile(profile: Any, **changes: Any) -> TrainConfig:
             images_per_id=profile.images_per_id,
             num_workers=profile.num_workers,
         ),
-        model=ModelConfig(vit=profile.vit),
+        model=ModelConfig(vit=profile.backbone),
         loss=LossConfig(triplet_start_epoch=profile.epochs / 4),
         optim=OptimConfig(lr=profile.lr),
         eval=EvalConfig(every=profile.eval_every, trials=profile.trials),

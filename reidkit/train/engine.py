@@ -119,7 +119,9 @@ class Trainer:
         self.sampler = CrossModalIdentitySampler(
             self.records, data.ids_per_batch, data.images_per_id, seed=config.seed
         )
-        dataset = ImageDataset(self.records, train_transform(data.img_size))
+        dataset = ImageDataset(
+            self.records, train_transform(data.img_size, grayscale=data.grayscale)
+        )
         self.loader = DataLoader(
             dataset,
             batch_sampler=self.sampler,

@@ -20,6 +20,7 @@ from reidkit.profiles import Profile, get_profile
 from reidkit.train.config import TrainConfig, config_from_profile
 from reidkit.train.evaluation import RawPixels
 from reidkit.train.run import Prepared, prepare, train
+from reidkit.utils import runs_dir
 from reidkit.viz.training import loss_curve_figure
 
 METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
@@ -84,7 +85,7 @@ def run_demo(
     """The whole demo; returns the metrics and the report's files."""
     start = time.perf_counter()
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    out = Path(out_dir) if out_dir else Path("runs") / f"demo-{profile.name}"
+    out = Path(out_dir) if out_dir else runs_dir() / f"demo-{profile.name}"
     config = config_from_profile(profile, out_dir=str(out))
     print(f"[demo] profile {profile.name}: {profile.description}")
     prepared = prepare(config)

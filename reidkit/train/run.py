@@ -39,14 +39,15 @@ def expand_root(root: str | None, dataset: str) -> Path:
 def synthetic_sysu_root(data: DataConfig) -> Path:
     """Write (once) the synthetic people in the SYSU-MM01 layout to the data cache.
 
-    ``train_ids + test_ids`` identities are written; the layout splits them as SYSU-MM01 does
-    (about 60 / 20 / 20 % train / val / test), and training uses train + val.
+    ``train_ids + test_ids`` identities are written; the last ``test_ids`` form the test split,
+    the others train / val as SYSU-MM01's 296 / 99 (training uses both).
     """
     from reidkit.data.synth import write_layout
 
     ids = data.train_ids + data.test_ids
     height, width = data.img_size
-    name = f"sysu-seed{data.data_seed}-{height}x{width}-ids{ids}-k{data.images_per_camera}"
+    name = f"sysu-seed{data.data_seed}-{height}x{width}-ids{ids}-test{data.test_ids}"
+    name += f"-k{data.images_per_camera}"
     return write_layout(
         "sysu",
         cache_dir() / "synthetic" / name,
@@ -54,6 +55,7 @@ def synthetic_sysu_root(data: DataConfig) -> Path:
         seed=data.data_seed,
         img_size=(height, width),
         images_per_camera=data.images_per_camera,
+        test_ids=data.test_ids,
         overwrite=True,  # a cache: rewritten when the generator's settings have changed
     )
 

@@ -2,28 +2,34 @@
 
 Every chapter, test and demo runs on this data, on any machine, with no licence. An identity is
 a set of attributes (build, skin, hair, upper and lower garment with colour, pattern and fabric,
-shoes, bag, hat, glasses) drawn from ``(seed, pid)``; about 15% are near-duplicates that wear
+shoes, bag, hat, glasses) drawn from ``(seed, pid)``; a few (2%) are near-duplicates that wear
 another person's clothes with a different build, hair or bag. Cameras follow SYSU-MM01: visible
 1, 2 (indoor), 4, 5 (outdoor); infrared 3 (indoor), 6 (outdoor). Each image varies view
 (front / back / side), walking pose, scale and position, background, light, blur and occlusion.
 
-Visible images are colour. Infrared images are thermal: skin is warm, clothes are as warm as
-their fabric lets body heat through (thin silk warm, a down coat cold) whatever their colour,
-prints vanish, stripes and checks show only when woven from a second fabric, glasses and bags
-look cold, backgrounds are cold with warm clutter, and the sensor adds noise. They are stored
-with three identical channels, like real IR files.
+Visible images are colour. Infrared images have three identical channels, like real IR files,
+and one of two physics, mixed by ``near_infrared``:
+
+* *thermal* (``near_infrared=0``, RegDB's camera): skin is warm, clothes are as warm as their
+  fabric lets body heat through (thin silk warm, a down coat cold) whatever their colour, prints
+  vanish, stripes and checks show only when woven from a second fabric;
+* *near-infrared* (``near_infrared=1``, SYSU-MM01's and LLCM's cameras, which light the scene
+  with their own 850 nm lamps): clothes are as bright as their dyes reflect near-infrared light
+  (``attributes.NIR_REFLECTANCE``), which is not their visible brightness, so prints and
+  patterns show but colours cannot be read.
+
+In both, glasses and bags look dark, backgrounds carry clutter and the sensor adds noise.
 
 Difficulty knobs (keyword arguments of :class:`SyntheticPeople` and :class:`SynthSettings`):
 
-* ``noise`` (0.03): sensor noise std, fraction of full range (infrared gets 1.5x).
-* ``occlusion`` (0.2): chance that a pole, bench or passer-by hides part of the person.
-* ``near_duplicates`` (0.15): fraction of identities dressed like another (hard negatives).
+* ``noise`` (0.015): sensor noise std, fraction of full range (infrared gets 1.5x).
+* ``occlusion`` (0.05): chance that a pole, bench or passer-by hides part of the person.
+* ``near_duplicates`` (0.02): fraction of identities dressed like another (hard negatives).
 * ``blur`` (1.0): largest random blur radius in pixels at 256 px height.
 * ``jitter`` (1.0): scale of the size and position jitter.
 * ``thermal_detail`` (1.0): contrast between fabrics in infrared; lower makes IR harder.
-* ``colour_leak`` (0.0): how much garment brightness leaks into infrared, as near-infrared
-  sensors partly see dyes; 0 keeps infrared exactly colour-blind, raise it to make IR->visible
-  easier.
+* ``near_infrared`` (1.0): 0 thermal, 1 near-infrared clothing (see above); the RegDB
+  layout defaults to 0. Lower makes IR->visible harder (thermal keeps no trace of colour).
 * ``presence`` (0.8): chance that a camera sees a given person (one visible and one infrared
   camera always do).
 

@@ -29,6 +29,25 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "brown": (110, 70, 40),
     "beige": (210, 190, 150),
 }
+# Near-infrared reflectance of each dye (0 dark .. 1 bright): what an 850 nm camera sees under its
+# own illuminator. Many textile dyes are nearly transparent in the near infrared, so the fabric
+# looks light whatever its colour, while carbon black and dark browns absorb. The order is
+# deliberately not the visible brightness: blue and red look light, and pink, white, yellow and
+# beige become hard to tell apart.
+NIR_REFLECTANCE: dict[str, float] = {
+    "black": 0.08,
+    "brown": 0.3,
+    "grey": 0.45,
+    "green": 0.52,
+    "purple": 0.6,
+    "blue": 0.66,
+    "red": 0.74,
+    "orange": 0.8,
+    "yellow": 0.86,
+    "beige": 0.88,
+    "pink": 0.9,
+    "white": 0.93,
+}
 SKIN_TONES: dict[str, tuple[int, int, int]] = {
     "light": (236, 196, 166),
     "medium": (206, 152, 112),
@@ -220,7 +239,7 @@ def _person(rng: np.random.Generator) -> dict[str, object]:
 
 @lru_cache(maxsize=65536)
 def make_identity(
-    seed: int, pid: int, near_duplicates: float = 0.15, presence: float = 0.8
+    seed: int, pid: int, near_duplicates: float = 0.02, presence: float = 0.8
 ) -> Identity:
     """The identity ``pid`` of the population ``seed``.
 

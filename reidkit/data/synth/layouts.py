@@ -7,7 +7,8 @@ anyone can generate. Layouts follow ``METHODS.md`` section 1:
   ONE line of comma-separated ids (1-based), split roughly 296 / 99 / 96 as SYSU-MM01.
 * ``regdb``: ``Visible/<pid>/*.bmp`` and ``Thermal/<pid>/*.bmp`` (10 + 10 per id, cameras 4
   and 6) and ``idx/{train,test}_{visible,thermal}_{1..10}.txt`` with ``relative/path label``
-  lines (label = pid - 1); each trial splits the ids in half with its own seed.
+  lines (label = pid - 1); each trial splits the ids in half with its own seed. Its infrared
+  images are thermal (``near_infrared=0`` unless the caller sets it), as RegDB's are.
 * ``pedes``: ``imgs/synth/<pid:05d>_c<cam>_<k:02d>.jpg`` and ``reid_raw.json``: a list of
   ``{split, captions, file_path, processed_tokens, id}``, splits train / val / test.
 
@@ -38,7 +39,7 @@ MARKER = ".reidkit-synth.json"
 JPEG_QUALITY = 95
 MIN_IDS = {"sysu": 3, "regdb": 2, "pedes": 3}
 # Bump when rendering changes: an export made by another version is stale and is replaced.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 def _save(array: np.ndarray, path: Path) -> None:
@@ -57,7 +58,9 @@ def _split(ids: int, fractions: tuple[float, float]) -> tuple[int, int, int]:
     return ids - val - test, val, test
 
 
-def _write_sysu(people: SyntheticPeople, ids: int, folder: Path) -> dict[str, int]:
+def _write_sysu(
+    people: SyntheticPeople, ids: int, folder: Path, test_ids: int | None = None
+) -> dict[str, int]:
     s = people.settings
     for cam in range(1, 7):
         (folder / f"cam{cam}").mkdir(parents=True)
@@ -68,7 +71,11 @@ def _write_sysu(people: SyntheticPeople, ids: int, folder: Path) -> dict[str, in
                 path = folder / f"cam{cam}" / f"{pid + 1:04d}" / f"{k + 1:04d}.jpg"
                 _save(render_array(s, pid, cam, k), path)
                 images += 1
-    n_train, n_val, _ = _split(ids, (99 / 491, 96 / 491))
+    if test_ids is None:  # SYSU-MM01's proportions
+        n_train, n_val, _ = _split(ids, (99 / 491, 96 / 491))
+    else:  # the last test_ids identities; the rest split train / val as SYSU-MM01's 296 / 99
+        n_val = round((ids - test_ids) * 99 / 395)
+        n_train = ids - test_ids - n_val
     order = list(range(1, ids + 1))
     parts = {"train": order[:n_train], "val": order[n_train : n_train + n_val]}
     parts["test"] = order[n_train + n_val :]
@@ -157,6 +164,7 @@ def write_layout(
     images_per_camera: int | None = None,
     profile: str | None = None,
     overwrite: bool = False,
+    test_ids: int | None = None,
     **knobs: float,
 ) -> Path:
     """Write ``ids`` synthetic identities to ``out`` in a real dataset's layout; return ``out``.
@@ -164,7 +172,8 @@ def write_layout(
     ``layout`` is one of ``LAYOUTS``. Image size and images per camera default to the profile's.
     If ``out`` already holds the same export, nothing is written. A non-empty folder that is
     not a reidkit export is refused; another reidkit export is replaced only with
-    ``overwrite=True``.
+    ``overwrite=True``. ``test_ids`` (``sysu`` only) fixes the size of the test split instead
+    of SYSU-MM01's proportions.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
@@ -172,6 +181,12 @@ def write_layout(
         raise ValueError(
             f"layout {layout!r} needs ids >= {MIN_IDS[layout]} (one per split), got {ids!r}"
         )
+    if test_ids is not None and (layout != "sysu" or not 1 <= test_ids <= ids - 2):
+        raise ValueError(
+            f"test_ids applies to the sysu layout only and must lie in 1..ids-2, got {test_ids!r}"
+        )
+    if layout == "regdb":  # RegDB's second camera is thermal; SYSU-MM01's are near-infrared
+        knobs.setdefault("near_infrared", 0.0)
     people = SyntheticPeople(
         seed,
         profile,
@@ -186,6 +201,7 @@ def write_layout(
         "layout": layout,
         "ids": ids,
         "images_per_camera": people.images_per_camera,
+        "test_ids": test_ids,
         "settings": dataclasses.asdict(people.settings),
     }
     out = Path(out)
@@ -213,8 +229,11 @@ def write_layout(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        writer = {"sysu": _write_sysu, "regdb": _write_regdb, "pedes": _write_pedes}[layout]
-        summary = writer(people, ids, partial)
+        if layout == "sysu":
+            summary = _write_sysu(people, ids, partial, test_ids)
+        else:
+            writer = {"regdb": _write_regdb, "pedes": _write_pedes}[layout]
+            summary = writer(people, ids, partial)
         text = json.dumps({**description, "summary": summary}, indent=2)
         (partial / MARKER).write_text(text + "\n", encoding="utf-8")  # written last
         if _same_export(out, description):

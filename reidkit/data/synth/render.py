@@ -24,6 +24,7 @@ from reidkit.data.synth.attributes import (
     HAIR_COLOURS,
     INDOOR_CAMERAS,
     INFRARED_CAMERAS,
+    NIR_REFLECTANCE,
     SKIN_TONES,
     Identity,
     make_identity,
@@ -31,10 +32,9 @@ from reidkit.data.synth.attributes import (
 from reidkit.data.synth.scenes import column_noise, infrared_scene, visible_scene
 
 URI_PREFIX = "synth://people?"
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 CLOTHING = np.zeros(body.NUM_LABELS, np.float32)  # labels whose colour is a dye
 CLOTHING[[body.UPPER, body.UPPER_PATTERN, body.LOWER, body.LOWER_PATTERN, body.SHOES]] = 1.0
-CLOTHING[[body.BAG, body.HAT, body.UPPER_TEXTURE, body.LOWER_TEXTURE]] = 1.0
+CLOTHING[[body.BAG, body.HAT, body.PRINT, body.UPPER_TEXTURE, body.LOWER_TEXTURE]] = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,14 @@ class SynthSettings:
     seed: int = 0
     height: int = 256
     width: int = 128
-    noise: float = 0.03  # sensor noise, std as a fraction of the full range (IR gets 1.5x)
-    occlusion: float = 0.2  # probability that an object hides part of the person
-    near_duplicates: float = 0.15  # fraction of identities wearing another one's clothes
+    noise: float = 0.015  # sensor noise, std as a fraction of the full range (IR gets 1.5x)
+    occlusion: float = 0.05  # probability that an object hides part of the person
+    near_duplicates: float = 0.02  # fraction of identities wearing another one's clothes
     blur: float = 1.0  # largest blur radius in pixels at 256 px height (scaled with size)
     jitter: float = 1.0  # scale of position/size jitter (0 = every person centred alike)
     thermal_detail: float = 1.0  # contrast between fabrics in infrared (0 = all clothes alike)
     presence: float = 0.8  # chance that a camera sees a given person
-    colour_leak: float = 0.0  # how much garment brightness leaks into infrared (0 = none)
+    near_infrared: float = 1.0  # infrared clothing: 0 thermal (fabric heat), 1 near-IR (dyes)
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -68,7 +68,7 @@ class SynthSettings:
             "blur",
             "jitter",
             "thermal_detail",
-            "colour_leak",
+            "near_infrared",
         ):
             try:
                 value = float(getattr(self, name))
@@ -207,6 +207,32 @@ def heat_table(person: Identity, occluder: float, detail: float) -> np.ndarray:
     return table
 
 
+def reflectance_table(person: Identity) -> np.ndarray:
+    """(NUM_LABELS,) float32 near-infrared reflectance of each clothing label: dyes, not heat."""
+    table = np.zeros(body.NUM_LABELS, np.float32)
+    for label, dye in (
+        (body.UPPER, person.upper_colour),
+        (body.UPPER_PATTERN, person.upper_pattern_colour),
+        (body.PRINT, person.upper_pattern_colour),
+        (body.LOWER, person.lower_colour),
+        (body.LOWER_PATTERN, person.lower_pattern_colour),
+        (body.SHOES, person.shoe_colour),
+        (body.BAG, person.bag_colour),
+        (body.HAT, person.hat_colour),
+    ):
+        table[label] = NIR_REFLECTANCE[dye]
+    for label, garment, fabric in (
+        (body.UPPER_TEXTURE, body.UPPER, person.upper_fabric),
+        (body.LOWER_TEXTURE, body.LOWER, person.lower_fabric),
+    ):  # the same sheen and shadows as in colour
+        base = table[garment]
+        sheen = fabric in ("leather", "silk")
+        table[label] = (
+            min(1.0, base * 1.1 + 0.24) if sheen else base * (0.6 if fabric == "down" else 0.75)
+        )
+    return table
+
+
 def render_array(
     settings: SynthSettings, pid: int, cam: int, index: int, person: Identity | None = None
 ) -> np.ndarray:
@@ -236,9 +262,9 @@ def render_array(
         scene = infrared_scene(settings.seed, cam, h, w)[:, offset : offset + w]
         scene = scene + column_noise(settings.seed, cam, w)[:, offset : offset + w]
         heat = heat_table(person, occluder_heat, settings.thermal_detail)
-        if settings.colour_leak:  # a retuning knob: near-IR sensors partly see dye brightness
-            luminance = colour_table(person, occluder_rgb) @ LUMA / 255.0  # (NUM_LABELS,)
-            heat = heat + settings.colour_leak * (luminance - 0.5) * CLOTHING
+        if settings.near_infrared:  # clothes reflect the camera's near-IR light by their dyes
+            reflect = reflectance_table(person)
+            heat = heat + settings.near_infrared * (reflect - heat) * CLOTHING
         temp = np.where(mask, heat[labels], scene)  # (H, W)
         # Thermal optics are soft: always a little blur, plus the random amount.
         grey = _blur(temp, radius + 0.5 * h / 128)
