@@ -22,6 +22,7 @@ quality 95 without optimisation, so files are repeatable.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -229,11 +230,12 @@ def write_layout(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        if layout == "sysu":
-            summary = _write_sysu(people, ids, partial, test_ids)
-        else:
-            writer = {"regdb": _write_regdb, "pedes": _write_pedes}[layout]
-            summary = writer(people, ids, partial)
+        writer = {
+            "sysu": functools.partial(_write_sysu, test_ids=test_ids),
+            "regdb": _write_regdb,
+            "pedes": _write_pedes,
+        }[layout]
+        summary = writer(people, ids, partial)
         text = json.dumps({**description, "summary": summary}, indent=2)
         (partial / MARKER).write_text(text + "\n", encoding="utf-8")  # written last
         if _same_export(out, description):

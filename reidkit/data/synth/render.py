@@ -152,6 +152,21 @@ def draw_occluder(rng: np.random.Generator, labels: np.ndarray, chance: float) -
     labels[...] = np.asarray(canvas)
 
 
+def add_fabric_texture(table: np.ndarray, person: Identity, full: float, highlight: float) -> None:
+    """Fill the texture labels from their garments' rows (in place), on a 0..``full`` scale:
+    leather and silk get a sheen (a highlight even on dark fabric), other fabrics shadows
+    (ribs, twill, quilting seams)."""
+    for label, garment, fabric in (
+        (body.UPPER_TEXTURE, body.UPPER, person.upper_fabric),
+        (body.LOWER_TEXTURE, body.LOWER, person.lower_fabric),
+    ):
+        base = table[garment]
+        if fabric in ("leather", "silk"):
+            table[label] = np.minimum(full, base * 1.1 + highlight)
+        else:
+            table[label] = base * (0.6 if fabric == "down" else 0.75)
+
+
 def colour_table(person: Identity, occluder: np.ndarray) -> np.ndarray:
     """(NUM_LABELS, 3) float32 colour of each label (row 0, background, is unused)."""
     table = np.zeros((body.NUM_LABELS, 3), np.float32)
@@ -166,15 +181,7 @@ def colour_table(person: Identity, occluder: np.ndarray) -> np.ndarray:
     table[body.BAG] = COLOURS[person.bag_colour]
     table[body.HAT] = COLOURS[person.hat_colour]
     table[body.GLASSES] = (20, 20, 25)
-    for label, garment, fabric in (
-        (body.UPPER_TEXTURE, body.UPPER, person.upper_fabric),
-        (body.LOWER_TEXTURE, body.LOWER, person.lower_fabric),
-    ):
-        base = table[garment]
-        if fabric in ("leather", "silk"):  # sheen: a highlight even on dark fabric
-            table[label] = np.minimum(255, base * 1.1 + 60)
-        else:  # ribs, twill and seams: shadows
-            table[label] = base * (0.6 if fabric == "down" else 0.75)
+    add_fabric_texture(table, person, full=255.0, highlight=60.0)
     table[body.OCCLUDER] = occluder
     return table
 
@@ -221,15 +228,7 @@ def reflectance_table(person: Identity) -> np.ndarray:
         (body.HAT, person.hat_colour),
     ):
         table[label] = NIR_REFLECTANCE[dye]
-    for label, garment, fabric in (
-        (body.UPPER_TEXTURE, body.UPPER, person.upper_fabric),
-        (body.LOWER_TEXTURE, body.LOWER, person.lower_fabric),
-    ):  # the same sheen and shadows as in colour
-        base = table[garment]
-        sheen = fabric in ("leather", "silk")
-        table[label] = (
-            min(1.0, base * 1.1 + 0.24) if sheen else base * (0.6 if fabric == "down" else 0.75)
-        )
+    add_fabric_texture(table, person, full=1.0, highlight=0.24)  # as in colour
     return table
 
 
