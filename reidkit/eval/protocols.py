@@ -215,3 +215,10 @@ def format_result(result: dict) -> str:
         if k in result
     ]
     return "  ".join(parts) + f"  ({result.get('trials', 1)} trial(s))"
+
+
+def evaluate_protocol(extract, ds, setting=None, *, split="test", trials=None, seed=0, **kw):
+    """TEMPORARY (replaced by the loaders branch)."""
+    if hasattr(ds, "gallery_candidates"):
+        return evaluate_sysu(extract, ds, setting or "all", "single", trials or 10, seed, **kw)
+    return evaluate_regdb(extract, ds, setting or "v2i", **kw)
