@@ -22,8 +22,8 @@ import inspect
 
 from torch import Tensor, nn
 
-from reidkit.data.records import MODALITIES
 from reidkit.data.batch import Batch
+from reidkit.data.records import MODALITIES
 
 INFRARED = MODALITIES.index("infrared")
 
