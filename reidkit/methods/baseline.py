@@ -18,7 +18,7 @@ from reidkit.losses import batch_hard_triplet, label_smoothing_cross_entropy, we
 from reidkit.methods.registry import Method, register_method
 from reidkit.models.backbones import build_backbone
 from reidkit.models.baseline import CrossModalBaseline
-from reidkit.train.typed import Checked, bounded
+from reidkit.typed import Checked, bounded
 
 
 @dataclass

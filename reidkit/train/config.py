@@ -11,7 +11,7 @@ method's own options (its model and objective: sizes, loss weights, warm-ups)::
       model: {backbone: vit_hybrid_cpu}
       loss: {triplet: weighted, triplet_start_epoch: 5}
 
-Every key and value is checked (``reidkit.train.typed``): an unknown key, a value of the wrong
+Every key and value is checked (``reidkit.typed``): an unknown key, a value of the wrong
 type or outside its range is an error that names the key. Strings may use ``$VARS``
 (``root: $REIDKIT_DATASETS/SYSU-MM01``), expanded when the dataset is opened.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reidkit.train.typed import Checked, bounded, build, merge, to_plain
+from reidkit.typed import Checked, bounded, build, merge, to_plain
 from reidkit.utils import runs_dir
 
 

@@ -16,11 +16,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from reidkit.data.batch import Batch, Collate, RecordDataset
+from reidkit.data.batch import Collate, RecordDataset
 from reidkit.data.records import Record
 from reidkit.data.transforms import test_transform
 from reidkit.eval.protocols import evaluate_protocol
-from reidkit.eval.raw_pixels import raw_pixel_features
 from reidkit.train.config import TrainConfig
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
@@ -84,16 +83,3 @@ def make_evaluator(config: TrainConfig, dataset: Any, collate: Collate | None = 
         return metric_values(result)
 
     return evaluate
-
-
-class RawPixels(nn.Module):
-    """Chapter 1's baseline as a "model": images box-downsampled to ``size`` and flattened,
-    so it runs through exactly the same evaluation as a trained network."""
-
-    def __init__(self, size: tuple[int, int] = (32, 16)) -> None:
-        super().__init__()
-        self.size = size
-        self.register_buffer("anchor", torch.zeros(0))  # gives the module a device
-
-    def forward_embedding(self, batch: Batch) -> Tensor:
-        return raw_pixel_features(batch.images, self.size)  # (B, 3 * h * w)

@@ -15,9 +15,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from reidkit.models.raw_pixels import RawPixels
 from reidkit.profiles import Profile, get_profile
 from reidkit.train.config import TrainConfig, config_from_profile
-from reidkit.train.evaluation import RawPixels
 from reidkit.train.run import Prepared, prepare, train
 from reidkit.utils import runs_dir
 from reidkit.viz.training import loss_curve_figure
