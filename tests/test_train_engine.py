@@ -1,5 +1,5 @@
-"""The training engine on the baseline method with a tiny ViT and tiny on-disk data: losses fall, checkpoints are
-crash-safe and weights-only, and an interrupted + resumed run reproduces the straight run."""
+"""The training engine on the baseline method, a tiny ViT and tiny on-disk data: losses fall,
+checkpoints are crash-safe and weights-only, and an interrupted + resumed run reproduces the straight run."""
 
 import json
 
