@@ -1,5 +1,6 @@
 """The training engine on the baseline method, a tiny ViT and tiny on-disk data: losses fall,
-checkpoints are crash-safe and weights-only, and an interrupted + resumed run reproduces the straight run."""
+checkpoints are crash-safe and weights-only, and an interrupted + resumed run reproduces the
+straight run."""
 
 import json
 

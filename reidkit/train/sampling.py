@@ -37,9 +37,7 @@ def identity(records: Sequence[Record], data: DataConfig, seed: int) -> Resumabl
     return IdentityBalancedSampler(records, data.ids_per_batch, data.images_per_id, seed=seed)
 
 
-def image_caption(
-    records: Sequence[Record], data: DataConfig, seed: int
-) -> ResumableBatchSampler:
+def image_caption(records: Sequence[Record], data: DataConfig, seed: int) -> ResumableBatchSampler:
     """P identities x K (image, caption) records per batch (text-image tasks)."""
     return ImageCaptionSampler(records, data.ids_per_batch, data.images_per_id, seed=seed)
 
