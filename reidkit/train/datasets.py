@@ -34,26 +34,28 @@ def expand_root(root: str | None, dataset: str) -> Path:
     return path
 
 
-def synthetic_sysu_root(data: DataConfig) -> Path:
-    """Write (once) the synthetic people in the SYSU-MM01 layout to the data cache.
+def synthetic_root(data: DataConfig, layout: str = "sysu") -> Path:
+    """Write (once) the synthetic people in a real dataset's layout to the data cache.
 
-    ``train_ids + test_ids`` identities are written; the last ``test_ids`` form the test split,
-    the others train / val as SYSU-MM01's 296 / 99.
+    ``train_ids + test_ids`` identities are written. In the SYSU-MM01 layout the last
+    ``test_ids`` form the test split and the others train / val as SYSU-MM01's 296 / 99; the
+    RegDB and CUHK-PEDES layouts split as those datasets do.
     """
     from reidkit.data.synth import write_layout
 
     ids = data.train_ids + data.test_ids
     height, width = data.img_size
-    name = f"sysu-seed{data.data_seed}-{height}x{width}-ids{ids}-test{data.test_ids}"
+    name = f"{layout}-seed{data.data_seed}-{height}x{width}-ids{ids}"
+    name += f"-test{data.test_ids}" if layout == "sysu" else ""
     name += f"-k{data.images_per_camera}"
     return write_layout(
-        "sysu",
+        layout,
         cache_dir() / "synthetic" / name,
         ids,
         seed=data.data_seed,
         img_size=(height, width),
         images_per_camera=data.images_per_camera,
-        test_ids=data.test_ids,
+        test_ids=data.test_ids if layout == "sysu" else None,
         overwrite=True,  # a cache: rewritten when the generator's settings have changed
     )
 
@@ -61,8 +63,20 @@ def synthetic_sysu_root(data: DataConfig) -> Path:
 def _synthetic(data: DataConfig):
     from reidkit.data.sysu import SYSUMM01
 
-    root = Path(os.path.expandvars(data.root)) if data.root else synthetic_sysu_root(data)
+    root = Path(os.path.expandvars(data.root)) if data.root else synthetic_root(data, "sysu")
     return SYSUMM01(root, train_on_val=data.train_on_val)
+
+
+def _synthetic_regdb(data: DataConfig):
+    from reidkit.data.regdb import RegDB
+
+    return RegDB(synthetic_root(data, "regdb"), trial=data.trial)
+
+
+def _synthetic_pedes(data: DataConfig):
+    from reidkit.data.pedes import CUHKPEDES
+
+    return CUHKPEDES(synthetic_root(data, "pedes"))
 
 
 def _sysu(data: DataConfig):
@@ -93,7 +107,9 @@ def _text(class_name: str) -> Callable[[DataConfig], Any]:
 
 
 DATASETS: dict[str, Callable[[DataConfig], Any]] = {
-    "synthetic": _synthetic,
+    "synthetic": _synthetic,  # the SYSU-MM01 layout
+    "synthetic-regdb": _synthetic_regdb,
+    "synthetic-pedes": _synthetic_pedes,  # the CUHK-PEDES layout, with captions
     "sysu": _sysu,
     "regdb": _regdb,
     "llcm": _llcm,
