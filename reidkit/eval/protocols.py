@@ -155,4 +155,3 @@ def format_result(result: dict) -> str:
     """One line: ``R1 57.3%  R10 90.1%  mAP 55.0%  mINP 40.2%`` (and the trial count)."""
     parts = [f"{k} {100 * result[k]:5.1f}%" for k in METRIC_KEYS if k in result]
     return "  ".join(parts) + f"  ({result.get('trials', 1)} trial(s))"
-

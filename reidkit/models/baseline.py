@@ -23,9 +23,9 @@ import inspect
 from torch import Tensor, nn
 
 from reidkit.data.batch import Batch
-from reidkit.data.records import MODALITIES
+from reidkit.data.records import modality_index
 
-INFRARED = MODALITIES.index("infrared")
+INFRARED = modality_index("infrared")
 
 
 class BNNeck(nn.Module):
