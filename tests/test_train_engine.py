@@ -180,3 +180,86 @@ def test_the_engine_names_no_method():
         text = (folder / name).read_text(encoding="utf-8")
         found = sorted(w for w in words if w in text)
         assert not found, f"reidkit/train/{name} names {found}"
+
+
+def scripted_validation(values, probes=None):
+    """An evaluator that returns the given mAP at each call (a stand-in for a val split) and
+    records a probe of the weights it saw."""
+    calls = iter(values)
+
+    def evaluate(model):
+        if probes is not None:
+            probes.append(probe_metrics(model))
+        return {"mAP": next(calls), "R1": 0.0}
+
+    return evaluate
+
+
+def test_validation_selects_the_epoch_and_test_runs_once_on_it(tmp_path, records):
+    config = tiny_config(tmp_path, epochs=4)  # evaluates every epoch
+    trainer = make_trainer(config, records)
+    probes = []
+    trainer.evaluate = scripted_validation([0.2, 0.5, 0.5, 0.3], probes)
+    snapshot = {}
+
+    def test(model):
+        snapshot["probe"] = probe_metrics(model)
+        return {"mAP": 0.9, "R1": 0.8}
+
+    trainer.test = test
+    log = trainer.fit()
+    tests = [r for r in log if r["kind"] == "test"]
+    assert len(tests) == 1 and tests[0]["epoch"] == 2  # the first of the tied best
+    assert tests[0]["selected_by"] == "mAP on validation" and tests[0]["mAP"] == 0.9
+    folder = tmp_path / "checkpoints"
+    assert [p.name for p in folder.glob("best-epoch-*")] == ["best-epoch-0002.safetensors"]
+    assert json.loads((folder / "best.json").read_text())["epoch"] == 2
+    # the test saw the weights of epoch 2, not the last ones
+    assert snapshot["probe"] == pytest.approx(probes[1]) and probes[1] != probes[3]
+    # a finished run resumed does not test again
+    again = make_trainer(config, records)
+    again.evaluate, again.test = scripted_validation([]), test
+    assert [r for r in again.fit(resume=True) if r["kind"] == "test"] == tests
+
+
+def test_selection_survives_a_crash_and_resume(tmp_path, records):
+    config = tiny_config(tmp_path, epochs=3)
+    trainer = make_trainer(config, records, [])
+    trainer.evaluate = scripted_validation([0.7, 0.1, 0.2])
+
+    def crash_in_epoch_three(record):
+        if record["kind"] == "train" and record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    trainer.callbacks = [crash_in_epoch_three]
+    trainer.test = lambda model: {"mAP": 0.5, "R1": 0.5}
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    resumed = make_trainer(config, records)
+    resumed.evaluate = scripted_validation([0.2])  # only epoch 3 is evaluated again
+    resumed.test = lambda model: {"mAP": 0.5, "R1": 0.5}
+    log = resumed.fit(resume=True)
+    assert [r["epoch"] for r in log if r["kind"] == "test"] == [1]
+
+
+def test_best_epoch_keeps_the_files_a_resume_needs(tmp_path):
+    from reidkit.train.selection import BestEpoch, selected_weights
+
+    model = torch.nn.Linear(2, 2)
+    best = BestEpoch(tmp_path, "mAP", {})
+    assert best.offer(model, 1, {"mAP": 0.4}) and not best.offer(model, 2, {"mAP": 0.4})
+    best.saved_with_checkpoint()  # the checkpoint of epoch 2 holds the selection of epoch 1
+    assert best.offer(model, 3, {"mAP": 0.6})  # not yet in a checkpoint: keep both files
+    assert sorted(p.name for p in tmp_path.glob("best-epoch-*")) == [
+        "best-epoch-0001.safetensors",
+        "best-epoch-0003.safetensors",
+    ]
+    assert selected_weights(tmp_path).name == "best-epoch-0003.safetensors"
+    # a crash now, then resuming from the checkpoint of epoch 2: back to epoch 1's selection
+    resumed = BestEpoch(tmp_path, "mAP", {})
+    resumed.load_state_dict(best.saved)
+    assert selected_weights(tmp_path).name == "best-epoch-0001.safetensors"
+    resumed.saved_with_checkpoint()
+    assert [p.name for p in tmp_path.glob("best-epoch-*")] == ["best-epoch-0001.safetensors"]
+    with pytest.raises(KeyError, match="eval.select: 'mAP' is not one of the metrics"):
+        resumed.offer(model, 4, {"R1": 1.0})

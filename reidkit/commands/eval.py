@@ -12,7 +12,11 @@ HELP = "evaluate a checkpoint (a .safetensors file or a run folder) with a datas
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reidkit.train.datasets import DATASETS
 
-    parser.add_argument("checkpoint", help="epoch-XXXX.safetensors, or a run folder (newest)")
+    parser.add_argument(
+        "checkpoint",
+        help="a .safetensors file, or a run folder (its epoch selected on validation, else the "
+        "newest)",
+    )
     parser.add_argument(
         "--dataset", choices=list(DATASETS), help="default: the dataset the model was trained on"
     )
@@ -31,10 +35,14 @@ def resolve_checkpoint(path: str):
     from pathlib import Path
 
     from reidkit.train.checkpoint import latest_checkpoint
+    from reidkit.train.selection import selected_weights
 
     candidate = Path(path)
     if candidate.is_dir():
         for folder in (candidate / "checkpoints", candidate):
+            selected = selected_weights(folder)  # the epoch chosen on validation, if any
+            if selected:
+                return selected
             found = latest_checkpoint(folder)
             if found:
                 return found[0]

@@ -64,7 +64,10 @@ class OptimConfig(Checked):
 class EvalConfig(Checked):
     every: int = bounded(4, ge=0)  # epochs; 0 = only at the end
     setting: str | None = None  # SYSU: all | indoor; RegDB, LLCM: v2i | i2v; None: default
-    split: str = "test"  # test | val (where the dataset has one)
+    # test | val (where the dataset has one). With val, the epoch with the best `select`
+    # metric is kept and evaluated on the test split once, after training.
+    split: str = "test"
+    select: str = "mAP"  # the validation metric that selects the model
     trials: int | None = bounded(None, ge=1)  # gallery samplings; None: the protocol's own
     seed: int = bounded(0, ge=0)  # gallery sampling seed (trial t uses seed + t)
     batch_size: int = bounded(128, ge=1)
@@ -188,8 +191,9 @@ def config_from_profile(profile: Any, method: str = "baseline", **changes: Any) 
             ids_per_batch=profile.ids_per_batch,
             images_per_id=profile.images_per_id,
             num_workers=profile.num_workers,
+            train_on_val=False,  # the val ids select the model (chapter 2: report test once)
         ),
         optim=OptimConfig(lr=profile.lr),
-        eval=EvalConfig(every=profile.eval_every, trials=profile.trials),
+        eval=EvalConfig(every=profile.eval_every, split="val", trials=profile.trials),
     )
     return dataclasses.replace(config, **changes) if changes else config

@@ -43,6 +43,7 @@ from reidkit.train.checkpoint import (
 )
 from reidkit.train.config import TrainConfig
 from reidkit.train.schedule import EpochSchedule, build_optimizer
+from reidkit.train.selection import BestEpoch
 from reidkit.utils import get_device
 
 Callback = Callable[[dict[str, Any]], None]
@@ -76,7 +77,11 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
         collate: Collate | None = None,
+        test: Evaluate | None = None,
     ) -> None:
+        """``evaluate`` runs every ``eval.every`` epochs. With ``test`` (when ``evaluate``
+        measures a validation split), the epoch with the best ``eval.select`` metric is kept
+        and ``test`` evaluates that model once, after the last epoch."""
         self.config = config
         self.device = get_device(config.device)
         self.model = model.to(self.device)
@@ -84,6 +89,7 @@ class Trainer:
         self.records = list(records)
         self.sampler = sampler
         self.evaluate = evaluate
+        self.test = test
         self.callbacks = list(callbacks)
         self.progress = progress
         self.out_dir = Path(config.out_dir)
@@ -109,6 +115,7 @@ class Trainer:
             "config": config.to_json(),
             "num_classes": str(getattr(model, "num_classes", "")),
         }
+        self.selection = BestEpoch(self.checkpoint_dir, config.eval.select, self.metadata)
 
     # ---- logging -----------------------------------------------------------------------
     def log(self, record: dict[str, Any]) -> None:
@@ -131,7 +138,9 @@ class Trainer:
             "rng": rng_state(),
             "global_step": self.global_step,
         }
-        return save_checkpoint(
+        if self.selection.best is not None:
+            state["best"] = self.selection.state_dict()
+        saved = save_checkpoint(
             self.checkpoint_dir,
             self.epoch,
             self.model,
@@ -139,6 +148,8 @@ class Trainer:
             self.metadata,
             keep=self.config.keep_checkpoints,
         )
+        self.selection.saved_with_checkpoint()
+        return saved
 
     def resume(self) -> bool:
         """Load the newest checkpoint of this run, if any; drop log lines written after it."""
@@ -154,6 +165,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         set_rng_state(state["rng"])
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self.selection.load_state_dict(state.get("best"))
         kept = [r for r in self.history() if r.get("epoch", 0) <= self.epoch]
         lines = "".join(json.dumps(r) + "\n" for r in kept)
         atomic_write(self.out_dir / METRICS_LOG, lambda p: p.write_text(lines, encoding="utf-8"))
@@ -233,6 +245,21 @@ class Trainer:
             metrics = self.evaluate(self.model)
         self.model.train()
         self.log({"kind": "eval", "epoch": self.epoch, **metrics})
+        if self.test is not None:
+            self.selection.offer(self.model, self.epoch, metrics)
+        return metrics
+
+    # ---- model selection on a validation split --------------------------------------------
+    def run_test(self) -> dict[str, float]:
+        """Load the selected weights and evaluate the test split once."""
+        load_weights(self.model, self.selection.weights, self.device)
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.test(self.model)
+        self.model.train()
+        best = self.selection.best
+        selected = f"{best['metric']} on validation"
+        self.log({"kind": "test", "epoch": best["epoch"], "selected_by": selected, **metrics})
         return metrics
 
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
@@ -251,6 +278,9 @@ class Trainer:
             if last or (every > 0 and self.epoch % every == 0):
                 self.run_evaluation()
             self.save()
+        done = any(r["kind"] == "test" for r in self.history())
+        if self.test is not None and self.evaluate is not None and not done:
+            self.run_test()
         return self.history()
 
 

@@ -9,6 +9,7 @@ own ``data.data_seed``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,14 @@ class Prepared:
     dataset: Any  # a loader with the evaluation protocol (reidkit.data)
     records: list[Record]  # training records, identities renumbered 0..C-1
     num_classes: int
-    evaluate: Evaluate
+    evaluate: Evaluate  # on config.eval.split, during training
     collate: Collate  # samples -> Batch, with the method's tokenizer where it has one
+    test: Evaluate | None = None  # the test split, once, when training evaluates on val
+
+    @property
+    def evaluate_test(self) -> Evaluate:
+        """The evaluator of the test split (``evaluate`` itself when training uses test)."""
+        return self.test or self.evaluate
 
 
 def check_task(method: Method, dataset: Any) -> None:
@@ -57,7 +64,11 @@ def prepare(config: TrainConfig, dataset: Any = None) -> Prepared:
     tokenizer = method.build_tokenizer(config, records) if method.build_tokenizer else None
     collate = Collate(tokenizer)
     evaluate = make_evaluator(config, dataset, collate)
-    return Prepared(dataset, records, len(mapping), evaluate, collate)
+    test = None
+    if config.eval.split != "test":
+        on_test = dataclasses.replace(config, eval=dataclasses.replace(config.eval, split="test"))
+        test = make_evaluator(on_test, dataset, collate)
+    return Prepared(dataset, records, len(mapping), evaluate, collate, test)
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
@@ -86,6 +97,7 @@ def build_trainer(
         callbacks,
         progress,
         prepared.collate,
+        prepared.test,
     )
 
 
