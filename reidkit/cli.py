@@ -34,6 +34,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"reidkit {args.command}: error: {error}", file=sys.stderr)
         return 2

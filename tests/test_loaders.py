@@ -12,12 +12,17 @@ from reidkit.data import (
     CUHKPEDES,
     ICFGPEDES,
     LLCM,
+    MODALITIES,
     SYSUMM01,
+    TASKS,
     ImageDataset,
     RegDB,
     RSTPReid,
+    modality_index,
     read_image,
+    register_reader,
 )
+from reidkit.eval import PROTOCOLS
 
 
 def image(path: Path, shade: int = 100, suffix_format: str | None = None) -> Path:
@@ -48,23 +53,24 @@ def test_sysu_records_and_protocol_sets(tmp_path: Path) -> None:
     assert len(SYSUMM01(tmp_path, train_on_val=False).pid_to_label) == 2
 
     query = ds.query("all")
-    assert query == ds.query("indoor") and len(query) == 2 * 2 * 3
+    assert query == ds.query("indoor") == ds.query() and len(query) == 2 * 2 * 3
     assert {(r.pid, r.camid, r.modality) for r in query} == {
         (p, c, "infrared") for p in (4, 5) for c in (3, 6)
     }
-    gallery = ds.gallery("all", "single", trial=0)
+    gallery = ds.gallery("all", trial=0)
     assert sorted((r.pid, r.camid) for r in gallery) == [
         (p, c) for p in (4, 5) for c in (1, 2, 4, 5)
     ]
-    assert {r.camid for r in ds.gallery("indoor", "single", trial=0)} == {1, 2}
-    assert len(ds.gallery("all", "multi", trial=0)) == 2 * 4 * 3  # fewer than 10 each: all
-    assert ds.gallery(trial=3) == ds.gallery(trial=3)
+    assert gallery == ds.gallery(shot="single") == ds.gallery(None, 0, 0, "test")
+    assert {r.camid for r in ds.gallery("indoor", trial=0)} == {1, 2}
+    assert len(ds.gallery("all", trial=0, shot="multi")) == 2 * 4 * 3  # fewer than 10: all
+    assert ds.gallery(trial=3) == ds.gallery(trial=3) == ds.gallery(trial=1, seed=2)
     assert len({tuple(r.path for r in ds.gallery(trial=t)) for t in range(6)}) > 1
 
 
 def test_sysu_multi_shot_takes_ten(tmp_path: Path) -> None:
     ds = SYSUMM01(sysu_tree(tmp_path, per_cam=12))
-    gallery = ds.gallery("indoor", "multi", trial=1)
+    gallery = ds.gallery("indoor", trial=1, shot="multi")
     assert len(gallery) == 2 * 2 * 10 and len(set(gallery)) == len(gallery)
 
 
@@ -91,8 +97,29 @@ def test_sysu_bad_input(tmp_path: Path) -> None:
     (root / "cam4").rename(root / "cam4_moved")
     with pytest.raises(FileNotFoundError, match=r"camera folder: folder not found: .*cam4"):
         SYSUMM01(root)
-    with pytest.raises(ValueError, match="mode must be one of"):
-        SYSUMM01(sysu_tree(tmp_path / "d")).gallery(mode="outdoor")
+    ds = SYSUMM01(sysu_tree(tmp_path / "d"))
+    with pytest.raises(ValueError, match=r"SYSUMM01 setting must be one of \('all', 'indoor'\)"):
+        ds.gallery("outdoor")
+    with pytest.raises(ValueError, match=r"evaluation split must be one of \('test', 'val'\)"):
+        ds.query(split="train")
+    with pytest.raises(ValueError, match="trial must be a non-negative integer, got 'single'"):
+        ds.gallery("all", "single")  # the old positional (mode, shot, trial) order
+    with pytest.raises(ValueError, match="shot must be one of"):
+        ds.gallery(shot="double")
+
+
+def test_sysu_validation_split(tmp_path: Path) -> None:
+    root = sysu_tree(tmp_path, splits={"train": [1, 2], "val": [3, 6], "test": [4, 5]})
+    ds = SYSUMM01(root, train_on_val=False)
+    assert ds.pid_to_label == {1: 0, 2: 1}
+    query, gallery = ds.query(split="val"), ds.gallery("indoor", trial=2, split="val")
+    assert {(r.pid, r.camid) for r in query} == {(p, c) for p in (3, 6) for c in (3, 6)}
+    assert sorted((r.pid, r.camid) for r in gallery) == [(p, c) for p in (3, 6) for c in (1, 2)]
+    assert {r.pid for r in ds.query()} == {4, 5}  # the test split is unchanged
+    with pytest.raises(ValueError, match=r"split 'val' is not available.*train_on_val=True"):
+        SYSUMM01(root).query(split="val")
+    with pytest.raises(ValueError, match="train_on_val=True"):
+        SYSUMM01(root).gallery(split="val")
 
 
 def regdb_tree(root: Path, ids: int = 4, per_id: int = 2) -> Path:
@@ -117,6 +144,13 @@ def test_regdb_records_and_directions(tmp_path: Path) -> None:
     assert {(r.modality, r.camid) for r in ds.query("v2i")} == {("visible", 1)}
     assert {(r.modality, r.camid) for r in ds.gallery("v2i")} == {("infrared", 2)}
     assert ds.query("i2v") == ds.gallery("v2i") and {r.pid for r in ds.query()} == {2, 3}
+    assert ds.gallery("i2v", trial=0, seed=5) == ds.gallery("i2v")  # one fixed gallery
+    with pytest.raises(ValueError, match="one fixed gallery .*trial must be 0, got 1"):
+        ds.gallery(trial=1)
+    with pytest.raises(ValueError, match=r"RegDB setting must be one of \('v2i', 'i2v'\)"):
+        ds.query("t2i")
+    with pytest.raises(ValueError, match=r"RegDB evaluation split must be one of \('test',\)"):
+        ds.query(split="val")
     with pytest.raises(ValueError, match="trial must be one of 1..10"):
         RegDB(tmp_path, trial=0)
 
@@ -169,6 +203,10 @@ def test_llcm_records_and_directions(tmp_path: Path) -> None:
     gallery = ds.gallery("v2i", trial=4)
     assert sorted((r.pid, r.camid) for r in gallery) == [(p, c) for p in (7, 8) for c in (1, 2)]
     assert {r.modality for r in ds.gallery("i2v")} == {"visible"}
+    assert ds.gallery(trial=4) == gallery and ds.gallery(trial=1, seed=3) == gallery
+    assert set(gallery) <= set(ds.gallery_candidates("v2i"))
+    with pytest.raises(ValueError, match=r"LLCM setting must be one of \('v2i', 'i2v'\)"):
+        ds.gallery("all")
 
 
 def test_llcm_bad_input(tmp_path: Path) -> None:
@@ -219,13 +257,23 @@ def test_text_datasets(tmp_path: Path, cls, annotation, key, splits) -> None:
     assert ds.pid_to_label == {1: 0, 2: 1} and len(ds.train) == 2 * 2 * 2
     assert all(r.caption and r.modality == "visible" for r in ds.train)
     test_ids = {5, 6} if "val" in splits else {3, 4, 5, 6}
-    queries, gallery = ds.queries("test"), ds.gallery("test")
+    queries, gallery = ds.query("t2i", "test"), ds.gallery(split="test")
+    assert queries == ds.query() and gallery == ds.gallery("t2i", trial=0, seed=4)
     assert {r.pid for r in gallery} == test_ids and len(gallery) == 2 * len(test_ids)
     assert len(queries) == 2 * len(gallery) and {r.modality for r in queries} == {"text"}
     assert all(Path(r.path).is_file() for r in queries + gallery)
-    if "val" not in splits:
-        with pytest.raises(ValueError, match="split must be one of"):
-            ds.queries("val")
+    if "val" in splits:
+        assert ds.splits == ("test", "val")
+        assert {r.pid for r in ds.query(split="val")} == {r.pid for r in ds.gallery(split="val")}
+        assert {r.pid for r in ds.gallery(split="val")} == {3, 4}
+    else:
+        assert ds.splits == ("test",)
+        with pytest.raises(ValueError, match=r"evaluation split must be one of \('test',\)"):
+            ds.query(split="val")
+    with pytest.raises(ValueError, match=r"setting must be one of \('t2i',\), got 'test'"):
+        ds.gallery("test")  # the old gallery(split) call
+    with pytest.raises(ValueError, match="one fixed gallery"):
+        ds.gallery(trial=2)
 
 
 def test_text_bad_input(tmp_path: Path) -> None:
@@ -277,6 +325,20 @@ def test_synthetic_sysu_layout_end_to_end(tmp_path: Path, synth) -> None:
     assert read_image(ds.train[0].path).size == (32, 64)
 
 
+def test_synthetic_sysu_layout_has_a_real_validation_split(tmp_path: Path, synth) -> None:
+    root = synth.write_layout("sysu", tmp_path / "sysu", ids=12, seed=0, profile="smoke")
+    ds = SYSUMM01(root, train_on_val=False)
+    val, train, test = set(ds.val_ids), set(ds.train_ids), set(ds.test_ids)
+    assert val and not val & train and not val & test and val | train | test == set(range(1, 13))
+    query, gallery = ds.query(split="val"), ds.gallery(split="val")
+    assert query and gallery
+    assert {r.pid for r in query} == {r.pid for r in gallery} == val  # every val id is seen
+    assert {r.modality for r in query} == {"infrared"} and {r.modality for r in gallery} == {
+        "visible"
+    }
+    assert len(ds.pid_to_label) == len(train)
+
+
 def test_synthetic_regdb_layout_end_to_end(tmp_path: Path, synth) -> None:
     root = synth.write_layout("regdb", tmp_path / "regdb", ids=4, seed=0, profile="smoke")
     for trial in (1, 10):
@@ -288,7 +350,7 @@ def test_synthetic_regdb_layout_end_to_end(tmp_path: Path, synth) -> None:
 def test_synthetic_pedes_layout_end_to_end(tmp_path: Path, synth) -> None:
     root = synth.write_layout("pedes", tmp_path / "pedes", ids=6, seed=0, profile="smoke")
     ds = CUHKPEDES(root)
-    queries, gallery = ds.queries("test"), ds.gallery("test")
+    queries, gallery = ds.query(split="test"), ds.gallery(split="test")
     assert ds.train and gallery and len(queries) == 2 * len(gallery)
     assert {r.pid for r in queries} == {r.pid for r in gallery}
 
@@ -308,3 +370,60 @@ def test_random_greyscale_changes_visible_images_only() -> None:
     assert torch.allclose(out[0] * STD[0] + MEAN[0], out[2] * STD[2] + MEAN[2], atol=1e-6)
     assert not torch.allclose(out, never(colour))
     assert torch.equal(always(grey), never(grey))  # an infrared image is unchanged
+
+
+def test_every_loader_declares_its_protocol(tmp_path: Path) -> None:
+    loaders = {
+        "sysu": SYSUMM01(sysu_tree(tmp_path / "sysu")),
+        "regdb": RegDB(regdb_tree(tmp_path / "regdb")),
+        "llcm": LLCM(llcm_tree(tmp_path / "llcm")),
+        "cuhk": CUHKPEDES(pedes_tree(tmp_path / "cuhk", "reid_raw.json")),
+    }
+    expected = {
+        "sysu": ("visible-infrared", "sysu", ("all", "indoor"), "all", 10, ("test", "val")),
+        "regdb": ("visible-infrared", "regdb", ("v2i", "i2v"), "v2i", 1, ("test",)),
+        "llcm": ("visible-infrared", "llcm", ("v2i", "i2v"), "v2i", 10, ("test",)),
+        "cuhk": ("text-image", "text", ("t2i",), "t2i", 1, ("test", "val")),
+    }
+    for name, ds in loaders.items():
+        got = (
+            ds.task,
+            ds.protocol,
+            ds.settings,
+            ds.default_setting,
+            ds.default_trials,
+            ds.splits,
+        )
+        assert got == expected[name], name
+        assert ds.task in TASKS and ds.protocol in PROTOCOLS
+        assert ds.query() == ds.query(ds.default_setting, "test")
+        assert ds.gallery() == ds.gallery(ds.default_setting, 0, 0, "test")
+        for setting in ds.settings:
+            assert ds.query(setting) and ds.gallery(setting)
+
+
+def test_read_image_dispatches_on_the_address_scheme(tmp_path: Path, monkeypatch) -> None:
+    import ast
+
+    import reidkit.data.records as records
+
+    monkeypatch.setattr(records, "_READERS", dict(records._READERS))  # restored afterwards
+    register_reader("test-solid", lambda address: Image.new("RGB", (2, 3), (9, 9, 9)))
+    assert read_image("test-solid://anything").size == (2, 3)
+    with pytest.raises(ValueError, match=r"no reader is registered for 'nope://'.*'synth'"):
+        read_image("nope://x/y.jpg")
+    with pytest.raises(ValueError, match="is not a URI scheme"):
+        register_reader("Bad Scheme", read_image)
+    assert read_image(image(tmp_path / "plain.png")).size == (4, 8)  # no scheme: a file
+    # records.py no longer imports the synthetic generator (the import circle is gone)
+    tree = ast.parse(Path(records.__file__).read_text())
+    imported = [
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    ]
+    assert not [m for m in imported if m.startswith("reidkit.data.synth")]
+
+
+def test_modality_index() -> None:
+    assert [modality_index(m) for m in MODALITIES] == list(range(len(MODALITIES)))
+    with pytest.raises(ValueError, match=r"modality 'thermal' is not one of \('visible'"):
+        modality_index("thermal")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reidkit.data.synth import SyntheticPeople, raw_pixel_retrieval
+from reidkit.data.synth import SyntheticPeople
+from reidkit.eval import modality_gap, raw_pixel_extractor
 from reidkit.viz.synth import (
     attribute_counts,
     attribute_figure,
@@ -50,10 +51,11 @@ def test_attribute_and_retrieval_figures(people):
     counts = attribute_counts(people, people.train_pids)
     assert sum(counts["bag"].values()) == people.train_ids
     assert len(attribute_figure(people, people.train_pids).data) == len(counts)
-    result = raw_pixel_retrieval(people)
+    result = modality_gap(raw_pixel_extractor((64, 32)), people.test_records())
     fig = retrieval_figure(result)
     assert len(fig.data) == 4 and list(fig.data[0].x) == ["V->V", "IR->V", "IR->IR"]
-    assert fig.data[0].y[0] == pytest.approx(100 * result["V->V"]["rank1"])
+    assert fig.data[0].y[0] == pytest.approx(100 * result["V->V"]["R1"])
+    assert fig.data[1].y[1] == pytest.approx(100 * result["IR->V"]["chance_R1"])
 
 
 def test_image_grid_figure(people):

@@ -18,13 +18,14 @@ data:
   images_per_camera: 2
   ids_per_batch: 3
   images_per_id: 2
-model:
-  vit: vit_nano
-loss:
-  triplet_start_epoch: 1.0
 eval:
   every: 1
   trials: 2
+baseline:
+  model:
+    backbone: vit_nano
+  loss:
+    triplet_start_epoch: 1.0
 """
 
 
@@ -58,3 +59,31 @@ def test_train_reports_bad_configs(tmp_path, capsys):
     real.write_text("data:\n  dataset: sysu\n  root: $REIDKIT_TEST_UNSET_VARIABLE/SYSU-MM01\n")
     assert main(["train", str(real)]) == 2
     assert "environment variable in it is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs: 0\n", "epochs: must be >= 1, got 0"),
+        ("epochs: -3\n", "epochs: must be >= 1, got -3"),
+        ("optim:\n  lr: -1\n", "optim.lr: must be > 0"),
+        ("data:\n  dataset: imagenet\n", "data.dataset: unknown 'imagenet'"),
+    ],
+)
+def test_train_refuses_out_of_range_values(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+
+
+def test_command_line_overrides_are_checked(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    assert main(["train", str(config), "--set", "optim.lrr=1"]) == 2
+    assert "optim.lrr: unknown key" in capsys.readouterr().err
+    assert main(["train", str(config), "--set", "epochs"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", str(config), "--epochs", "0"]) == 2
+    assert "epochs: must be >= 1, got 0" in capsys.readouterr().err

@@ -10,17 +10,19 @@ HELP = "evaluate a checkpoint (a .safetensors file or a run folder) with a datas
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reidkit.train.datasets import DATASETS
+
     parser.add_argument("checkpoint", help="epoch-XXXX.safetensors, or a run folder (newest)")
     parser.add_argument(
-        "--dataset",
-        choices=("synthetic", "sysu", "regdb"),
-        help="default: the dataset the model was trained on",
+        "--dataset", choices=list(DATASETS), help="default: the dataset the model was trained on"
     )
     parser.add_argument("--root", help="dataset folder (default: the training configuration's)")
     parser.add_argument(
-        "--protocol", help="SYSU-MM01: all | indoor (search mode); RegDB: i2v | v2i"
+        "--protocol",
+        help="the protocol's setting: SYSU-MM01 all | indoor; RegDB, LLCM v2i | i2v",
     )
-    parser.add_argument("--trials", type=int, help="SYSU-MM01 gallery samplings (default 10)")
+    parser.add_argument("--split", help="test (default) | val, where the dataset has one")
+    parser.add_argument("--trials", type=int, help="gallery samplings (default: the protocol's)")
     parser.add_argument("--trial", type=int, help="RegDB split 1..10")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -45,7 +47,8 @@ def resolve_checkpoint(path: str):
 def run(args: argparse.Namespace) -> int:
     from reidkit.train.checkpoint import load_weights, read_metadata
     from reidkit.train.config import config_from_dict
-    from reidkit.train.run import build_model, make_evaluator, open_dataset
+    from reidkit.train.datasets import open_dataset
+    from reidkit.train.run import build_model, prepare
 
     weights = resolve_checkpoint(args.checkpoint)
     meta = read_metadata(weights)
@@ -54,33 +57,35 @@ def run(args: argparse.Namespace) -> int:
             f"{weights}: no training configuration in its metadata; "
             "was it written by reidkit train?"
         )
-    config = config_from_dict(json.loads(meta["config"]))
+    try:
+        config = config_from_dict(json.loads(meta["config"]))
+    except (TypeError, ValueError) as error:  # json errors are ValueErrors too
+        raise ValueError(f"{weights}: its stored training configuration: {error}") from None
     data = dataclasses.replace(
         config.data,
         dataset=args.dataset or config.data.dataset,
         root=args.root if args.root else (None if args.dataset else config.data.root),
         trial=args.trial or config.data.trial,
     )
-    protocol = args.protocol
-    evaluation = config.eval
-    if protocol:
-        valid = ("i2v", "v2i") if data.dataset == "regdb" else ("all", "indoor")
-        if protocol not in valid:
-            raise ValueError(
-                f"--protocol {protocol!r} does not apply to {data.dataset}; expected one of {valid}"
-            )
-        key = "direction" if data.dataset == "regdb" else "mode"
-        evaluation = dataclasses.replace(evaluation, **{key: protocol})
-    if args.trials:
-        evaluation = dataclasses.replace(evaluation, trials=args.trials)
+    changes = {"setting": args.protocol, "split": args.split, "trials": args.trials}
+    evaluation = dataclasses.replace(
+        config.eval, **{k: v for k, v in changes.items() if v is not None}
+    )
     config = dataclasses.replace(config, data=data, eval=evaluation)
+    dataset = open_dataset(data)
+    setting = evaluation.setting
+    if setting is not None and setting not in dataset.settings:
+        raise ValueError(
+            f"--protocol {setting!r} does not apply to {data.dataset}; expected one of "
+            f"{list(dataset.settings)}"
+        )
     model = build_model(config, int(meta["num_classes"]))
     load_weights(model, weights)
-    metrics = make_evaluator(config, open_dataset(data))(model.eval())
+    metrics = prepare(config, dataset=dataset).evaluate(model.eval())
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        print(f"{weights} on {data.dataset} ({protocol or 'default protocol'}):")
+        print(f"{weights} on {data.dataset} ({setting or dataset.default_setting}):")
         for name, value in metrics.items():
             print(f"  {name:<7} {value:.2%}")
     return 0

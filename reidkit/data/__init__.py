@@ -1,9 +1,23 @@
-"""Datasets: the procedural synthetic default and loaders for the real benchmarks."""
+"""Datasets: the procedural synthetic default and loaders for the real benchmarks.
 
+Every loader is a :class:`Benchmark`: ``query(setting, split)`` and ``gallery(setting, trial,
+seed, split)`` give the records that ``reidkit.eval.evaluate_protocol`` ranks. Importing this
+package registers the synthetic generator's ``synth://`` image reader.
+"""
+
+from reidkit.data import synth  # noqa: F401  (registers the synth:// reader of read_image)
 from reidkit.data.llcm import LLCM
 from reidkit.data.pedes import CUHKPEDES, ICFGPEDES, RSTPReid, TextReIDDataset
-from reidkit.data.records import MODALITIES, ImageDataset, Record, read_image
+from reidkit.data.records import (
+    MODALITIES,
+    ImageDataset,
+    Record,
+    modality_index,
+    read_image,
+    register_reader,
+)
 from reidkit.data.regdb import RegDB
+from reidkit.data.splits import TASKS, Benchmark
 from reidkit.data.sysu import SYSUMM01
 
 __all__ = [
@@ -12,10 +26,14 @@ __all__ = [
     "LLCM",
     "MODALITIES",
     "RSTPReid",
+    "TASKS",
+    "Benchmark",
     "ImageDataset",
     "Record",
     "RegDB",
     "SYSUMM01",
     "TextReIDDataset",
+    "modality_index",
     "read_image",
+    "register_reader",
 ]

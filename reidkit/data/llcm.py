@@ -2,10 +2,11 @@
 ``idx/test_id.txt`` (one line of comma-separated ids), ``test_vis/cam1..9/<pid:04d>/`` and
 ``test_nir/cam*/<pid:04d>/`` (there is no NIR camera 3).
 
-The camera of an image is the number in its ``cam<N>`` path component. Queries are every test
-image of the query modality; the gallery takes one image per (test id, camera) of the other
-modality, re-sampled per trial with the seeded random-choice convention of
-:func:`reidkit.data.splits.sample_gallery`.
+The camera of an image is the number in its ``cam<N>`` path component. Settings are the
+directions ``"v2i"`` (visible queries) and ``"i2v"``. Queries are every test image of the query
+modality; the gallery takes one image per (test id, camera) of the other modality, re-sampled
+per trial (10 by default) with the seeded random-choice convention of
+:func:`reidkit.data.splits.sample_gallery`. LLCM has no validation split.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from reidkit.data.records import Record
 from reidkit.data.splits import (
-    check_choice,
+    DirectionalBenchmark,
     list_images,
     read_id_list,
     read_index_file,
@@ -24,12 +25,15 @@ from reidkit.data.splits import (
     sample_gallery,
 )
 
-DIRECTIONS = ("v2i", "i2v")
 _CAMERA = re.compile(r"^cam(\d+)$")
 
 
-class LLCM:
+class LLCM(DirectionalBenchmark):
     """Training records (relabelled) and the test query and gallery of both directions."""
+
+    protocol = "llcm"
+    default_trials = 10
+    splits = ("test",)
 
     def __init__(self, root: str | Path) -> None:
         self.root = require_dir(Path(root), "LLCM root")
@@ -81,21 +85,16 @@ class LLCM:
                 )
         return records
 
-    def query(self, direction: str = "v2i") -> list[Record]:
-        """Every test image of the query modality (visible for ``v2i``)."""
-        check_choice(direction, DIRECTIONS, "direction")
-        return self._test["visible" if direction == "v2i" else "infrared"]
+    def gallery_candidates(self, setting: str | None = None, split: str = "test") -> list[Record]:
+        """Every test image of the other modality (the gallery draws from these)."""
+        return self._gallery_side(setting, split)
 
-    def gallery_candidates(self, direction: str = "v2i") -> list[Record]:
-        check_choice(direction, DIRECTIONS, "direction")
-        return self._test["infrared" if direction == "v2i" else "visible"]
-
-    def gallery(self, direction: str = "v2i", trial: int = 0, seed: int = 0) -> list[Record]:
-        """One image per (test id, camera) of the other modality, drawn for ``trial``."""
-        groups: dict[tuple[int, int], list[Record]] = {}
-        for record in self.gallery_candidates(direction):
-            groups.setdefault((record.pid, record.camid), []).append(record)
-        return sample_gallery(groups, "single", trial, seed)
+    def gallery(
+        self, setting: str | None = None, trial: int = 0, seed: int = 0, split: str = "test"
+    ) -> list[Record]:
+        """One image per (test id, camera) of the other modality, drawn with seed
+        ``seed + trial``."""
+        return sample_gallery(self.gallery_candidates(setting, split), "single", trial, seed)
 
     def __repr__(self) -> str:
         return (

@@ -8,9 +8,10 @@ Each is an ``imgs/`` folder and one JSON list of ``{split, captions[], <path key
 * RSTPReid: ``data_captions.json``, key ``img_path``, splits train / val / test.
 
 Image paths are relative to ``imgs/``. Training records are one per (image, caption), modality
-``visible`` with the caption attached, ids relabelled to 0..C-1. At test time every caption is a
-query (modality ``text``; its ``path`` is the image it describes) over all images of the split.
-Text-to-image data has no cameras: every record has ``camid`` 0.
+``visible`` with the caption attached, ids relabelled to 0..C-1. At evaluation time (setting
+``"t2i"``, split ``"test"`` or, where the dataset has one, ``"val"``) every caption is a query
+(modality ``text``; its ``path`` is the image it describes) over all images of the split, once:
+one fixed gallery. Text-to-image data has no cameras: every record has ``camid`` 0.
 """
 
 from __future__ import annotations
@@ -18,17 +19,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from reidkit.data.records import Record
-from reidkit.data.splits import check_choice, read_json, relabel, require_dir
+from reidkit.data.splits import Benchmark, read_json, relabel, require_dir
 
 PATH_KEYS = ("file_path", "img_path")
 
 
-class TextReIDDataset:
-    """Shared reader; subclasses name the annotation files they accept and their splits."""
+class TextReIDDataset(Benchmark):
+    """Shared reader; subclasses name the annotation files they accept and their splits.
+
+    ``annotation_splits``: the ``split`` values the annotation file may hold; ``splits``: the
+    evaluation splits among them (all but ``train``).
+    """
 
     name = "text re-id"
     annotation_files: tuple[str, ...] = ()
-    splits: tuple[str, ...] = ("train", "val", "test")
+    annotation_splits: tuple[str, ...] = ("train", "val", "test")
+    task = "text-image"
+    protocol = "text"
+    settings = ("t2i",)
+    default_setting = "t2i"
+    default_trials = 1
+    splits = ("test", "val")
 
     def __init__(self, root: str | Path) -> None:
         self.root = require_dir(Path(root), f"{self.name} root")
@@ -45,7 +56,9 @@ class TextReIDDataset:
                 f"{self.annotation_file}: expected a JSON list of annotations, got "
                 f"{type(items).__name__}"
             )
-        self._by_split: dict[str, list[tuple[str, int, list[str]]]] = {s: [] for s in self.splits}
+        self._by_split: dict[str, list[tuple[str, int, list[str]]]] = {
+            s: [] for s in self.annotation_splits
+        }
         for index, item in enumerate(items):
             self._add(index, item)
         self.train, self.pid_to_label = relabel(
@@ -65,7 +78,7 @@ class TextReIDDataset:
             raise ValueError(f"{where}: missing key(s) {missing}; it has {sorted(item)}")
         split = item["split"]
         if split not in self._by_split:
-            raise ValueError(f"{where}: split {split!r} is not one of {self.splits}")
+            raise ValueError(f"{where}: split {split!r} is not one of {self.annotation_splits}")
         captions = item["captions"]
         if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
             raise ValueError(f"{where}: 'captions' must be a list of strings")
@@ -78,21 +91,24 @@ class TextReIDDataset:
             raise FileNotFoundError(f"{where}: image {item[keys[0]]!r} not found at {image}")
         self._by_split[split].append((str(image), pid, captions))
 
-    def _split(self, split: str) -> list[tuple[str, int, list[str]]]:
-        check_choice(split, [s for s in self.splits if s != "train"], "split")
-        return self._by_split[split]
-
-    def queries(self, split: str = "test") -> list[Record]:
+    def query(self, setting: str | None = None, split: str = "test") -> list[Record]:
         """Every caption of the split, as a ``text`` record (its path: the image it describes)."""
+        self.check_setting(setting)
+        images = self._by_split[self.check_split(split)]
         return [
             Record(path, pid, 0, "text", caption)
-            for path, pid, captions in self._split(split)
+            for path, pid, captions in images
             for caption in captions
         ]
 
-    def gallery(self, split: str = "test") -> list[Record]:
-        """Every image of the split, once."""
-        return [Record(path, pid, 0, "visible") for path, pid, _ in self._split(split)]
+    def gallery(
+        self, setting: str | None = None, trial: int = 0, seed: int = 0, split: str = "test"
+    ) -> list[Record]:
+        """Every image of the split, once (the same for every seed; only trial 0)."""
+        self.check_setting(setting)
+        self.check_fixed_trial(trial)
+        images = self._by_split[self.check_split(split)]
+        return [Record(path, pid, 0, "visible") for path, pid, _ in images]
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(v)} {k} images" for k, v in self._by_split.items())
@@ -107,7 +123,8 @@ class CUHKPEDES(TextReIDDataset):
 class ICFGPEDES(TextReIDDataset):
     name = "ICFG-PEDES"
     annotation_files = ("ICFG-PEDES.json",)
-    splits = ("train", "test")
+    annotation_splits = ("train", "test")
+    splits = ("test",)
 
 
 class RSTPReid(TextReIDDataset):

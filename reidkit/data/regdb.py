@@ -2,8 +2,10 @@
 ``idx/{train,test}_{visible,thermal}_{1..10}.txt`` (one ``relative/path label`` per line).
 
 Each of the 10 trials has its own 206/206 train/test split and its own model; metrics are
-averaged over the trials. Directions: ``"v2i"`` (visible queries, thermal gallery) and
-``"i2v"``. Visible images get camera 1, thermal camera 2. No gallery sampling.
+averaged over the trials (one ``RegDB(root, trial=k)`` per trial). Settings are the directions
+``"v2i"`` (visible queries, thermal gallery) and ``"i2v"``. Visible images get camera 1, thermal
+camera 2. No gallery sampling: the gallery is every test image of the other modality, so there
+is one gallery (``default_trials`` 1) and no validation split.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from reidkit.data.records import Record
-from reidkit.data.splits import check_choice, read_index_file, relabel, require_dir
+from reidkit.data.splits import DirectionalBenchmark, read_index_file, relabel, require_dir
 
-DIRECTIONS = ("v2i", "i2v")
 TRIALS = tuple(range(1, 11))
 _SPECTRA = {"visible": ("visible", 1), "thermal": ("infrared", 2)}
 
 
-class RegDB:
+class RegDB(DirectionalBenchmark):
     """The training records (relabelled) and test images of one trial (1..10)."""
+
+    protocol = "regdb"
+    default_trials = 1
+    splits = ("test",)
 
     def __init__(self, root: str | Path, trial: int = 1) -> None:
         if trial not in TRIALS:
@@ -52,15 +57,12 @@ class RegDB:
             records.append(Record(str(image), label, camid, modality))
         return records
 
-    def query(self, direction: str = "v2i") -> list[Record]:
-        """All test images of the query modality (visible for ``v2i``)."""
-        check_choice(direction, DIRECTIONS, "direction")
-        return self._test["visible" if direction == "v2i" else "infrared"]
-
-    def gallery(self, direction: str = "v2i") -> list[Record]:
-        """All test images of the other modality."""
-        check_choice(direction, DIRECTIONS, "direction")
-        return self._test["infrared" if direction == "v2i" else "visible"]
+    def gallery(
+        self, setting: str | None = None, trial: int = 0, seed: int = 0, split: str = "test"
+    ) -> list[Record]:
+        """All test images of the other modality (the same for every seed; only trial 0)."""
+        self.check_fixed_trial(trial)
+        return self._gallery_side(setting, split)
 
     def __repr__(self) -> str:
         return (

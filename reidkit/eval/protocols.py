@@ -1,14 +1,17 @@
-"""Whole protocols: extract features once, rank every trial, average the metrics.
+"""The one evaluation path: extract features once, rank every trial, average the metrics.
 
-``extract(records) -> (N, D)`` features (tensor or array), one row per record in order, is
-the only thing a model has to provide; it is called ONCE per protocol run with every distinct
-image the protocol needs (all queries and the union of the galleries of all trials), so a
-ten-trial SYSU-MM01 evaluation costs one pass over the images. For text-to-image, the same
-function receives the caption records (``modality == "text"``) and the image records in one
-list and must encode each by its modality.
+:func:`evaluate_protocol` runs the protocol of any loader, a :class:`reidkit.data.Benchmark`
+(SYSU-MM01, RegDB, LLCM, CUHK-PEDES, ICFG-PEDES, RSTPReid). ``extract(records) -> (N, D)``
+features (tensor or array), one row per record in order, is the only thing a model has to
+provide; it is called ONCE per protocol run with every distinct image the protocol needs (all
+queries and the union of the galleries of all trials), so a ten-trial SYSU-MM01 evaluation
+costs one pass over the images. For text-to-image, the same function receives the caption
+records (``modality == "text"``) and the image records in one list and must encode each by its
+modality.
 
-Results are fractions in [0, 1]: ``R1``, ``R5``, ``R10``, ``R20``, ``mAP``, ``mINP`` and the
-mean ``cmc`` over trials, plus ``per_trial`` (one dict per trial) and the settings used.
+Results use one vocabulary, ``METRIC_KEYS``: ``R1``, ``R5``, ``R10``, ``R20``, ``mAP``,
+``mINP``, fractions in [0, 1]; with them the mean ``cmc`` over trials, ``per_trial`` (one dict
+per trial) and the settings used.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import numpy as np
 import torch
 
 from reidkit.data.records import Record
+from reidkit.data.splits import Benchmark
 from reidkit.eval.distance import as_tensor, pairwise_distance
-from reidkit.eval.metrics import rank_metrics
+from reidkit.eval.metrics import rank_metrics, rank_metrics_from_features
 from reidkit.eval.rerank import re_ranking
 
 Extract = Callable[[Sequence[Record]], "torch.Tensor | np.ndarray"]
+METRIC_KEYS = ("R1", "R5", "R10", "R20", "mAP", "mINP")
 
 
 def extract_features(extract: Extract, records: Sequence[Record]):
@@ -44,36 +49,36 @@ def _ids(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rank_records(
-    features,
-    index,
-    queries,
-    gallery,
-    protocol,
+    features: torch.Tensor,
+    index: dict[Record, int],
+    queries: Sequence[Record],
+    gallery: Sequence[Record],
+    protocol: str,
     *,
-    metric="cosine",
-    rerank=False,
-    max_rank=20,
-    return_per_query=False,
+    metric: str = "cosine",
+    rerank: bool = False,
+    max_rank: int = 20,
+    return_per_query: bool = False,
 ) -> dict:
-    """Metrics of one query set against one gallery, from already extracted features."""
+    """Metrics of one query set against one gallery, from already extracted features.
+
+    Without re-ranking the distances are computed chunk by chunk (the full matrix never
+    exists); re-ranking needs the query-query and gallery-gallery matrices too.
+    """
     q = features[[index[r] for r in queries]]
     g = features[[index[r] for r in gallery]]
-    distances = pairwise_distance(q, g, metric)  # (Q, G)
-    if rerank:
-        distances = re_ranking(
-            distances, pairwise_distance(q, q, metric), pairwise_distance(g, g, metric)
-        )
     (q_pids, q_cams), (g_pids, g_cams) = _ids(queries), _ids(gallery)
-    return rank_metrics(
-        distances,
-        q_pids,
-        g_pids,
-        q_cams,
-        g_cams,
-        protocol,
-        max_rank,
-        return_per_query=return_per_query,
+    labels = (q_pids, g_pids, q_cams, g_cams, protocol, max_rank)
+    if not rerank:
+        return rank_metrics_from_features(
+            q, g, *labels, metric=metric, return_per_query=return_per_query
+        )
+    distances = re_ranking(
+        pairwise_distance(q, g, metric),  # (Q, G)
+        pairwise_distance(q, q, metric),
+        pairwise_distance(g, g, metric),
     )
+    return rank_metrics(distances, *labels, return_per_query=return_per_query)
 
 
 def summarise(per_trial: list[dict], **settings) -> dict:
@@ -89,7 +94,36 @@ def summarise(per_trial: list[dict], **settings) -> dict:
     return result
 
 
-def _run_trials(extract, queries, galleries, protocol, metric, rerank, max_rank, **settings):
+def evaluate_protocol(
+    extract: Extract,
+    ds: Benchmark,
+    setting: str | None = None,
+    *,
+    split: str = "test",
+    trials: int | None = None,
+    seed: int = 0,
+    metric: str = "cosine",
+    rerank: bool = False,
+    max_rank: int = 20,
+    **gallery_options,
+) -> dict:
+    """Evaluate ``extract`` on any loader's protocol: ``ds.query`` against ``trials`` galleries.
+
+    ``ds`` is a :class:`reidkit.data.Benchmark` (SYSU-MM01, RegDB, LLCM, the text datasets).
+    ``setting`` None is ``ds.default_setting``; ``trials`` None is ``ds.default_trials``. Trial
+    ``t`` ranks ``ds.query(setting, split)`` against ``ds.gallery(setting, trial=t, seed=seed,
+    split=split, **gallery_options)`` (SYSU-MM01 takes ``shot="single"`` or ``"multi"``) with
+    the removal and CMC rules of ``ds.protocol``; the metrics are averaged over the trials.
+    """
+    setting = ds.check_setting(setting)
+    trials = ds.default_trials if trials is None else trials
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    queries = ds.query(setting, split=split)
+    galleries = [
+        ds.gallery(setting, trial=t, seed=seed, split=split, **gallery_options)
+        for t in range(trials)
+    ]
     features, index = extract_features(extract, list(queries) + [r for g in galleries for r in g])
     per_trial = [
         rank_records(
@@ -97,121 +131,27 @@ def _run_trials(extract, queries, galleries, protocol, metric, rerank, max_rank,
             index,
             queries,
             gallery,
-            protocol,
+            ds.protocol,
             metric=metric,
             rerank=rerank,
             max_rank=max_rank,
         )
         for gallery in galleries
     ]
-    return summarise(per_trial, protocol=protocol, metric=metric, rerank=rerank, **settings)
-
-
-def evaluate_sysu(
-    extract: Extract,
-    ds,
-    mode: str = "all",
-    shot: str = "single",
-    trials: int = 10,
-    seed: int = 0,
-    *,
-    metric: str = "cosine",
-    rerank: bool = False,
-    max_rank: int = 20,
-) -> dict:
-    """SYSU-MM01: infrared queries against a visible gallery drawn ``trials`` times.
-
-    ``ds`` is a :class:`reidkit.data.sysu.SYSUMM01`; trial ``t`` uses ``ds.gallery(mode, shot,
-    t, seed)`` (seeded random choice, see ``reidkit.data.splits.sample_gallery``).
-    """
-    galleries = [ds.gallery(mode, shot, trial, seed) for trial in range(trials)]
-    return _run_trials(
-        extract,
-        ds.query(mode),
-        galleries,
-        "sysu",
-        metric,
-        rerank,
-        max_rank,
-        mode=mode,
-        shot=shot,
-        seed=seed,
-    )
-
-
-def evaluate_regdb(
-    extract: Extract,
-    ds,
-    direction: str = "v2i",
-    *,
-    metric: str = "cosine",
-    rerank: bool = False,
-    max_rank: int = 20,
-) -> dict:
-    """RegDB, one trial (``ds.trial``; one model per trial): all test images, no sampling.
-
-    Average the results of the ten trials' models yourself with :func:`summarise`.
-    """
-    return _run_trials(
-        extract,
-        ds.query(direction),
-        [ds.gallery(direction)],
-        "regdb",
-        metric,
-        rerank,
-        max_rank,
-        direction=direction,
-        trial=ds.trial,
-    )
-
-
-def evaluate_llcm(
-    extract: Extract,
-    ds,
-    direction: str = "v2i",
-    trials: int = 10,
-    seed: int = 0,
-    *,
-    metric: str = "cosine",
-    rerank: bool = False,
-    max_rank: int = 20,
-) -> dict:
-    """LLCM: all query-modality images against a single-shot gallery drawn ``trials`` times."""
-    galleries = [ds.gallery(direction, trial, seed) for trial in range(trials)]
-    return _run_trials(
-        extract,
-        ds.query(direction),
-        galleries,
-        "llcm",
-        metric,
-        rerank,
-        max_rank,
-        direction=direction,
-        seed=seed,
-    )
-
-
-def evaluate_text(
-    extract: Extract, ds, split: str = "test", *, metric: str = "cosine", max_rank: int = 10
-) -> dict:
-    """Text-to-image: every caption of ``split`` ranks all its images by cosine similarity."""
-    return _run_trials(
-        extract,
-        ds.queries(split),
-        [ds.gallery(split)],
-        "text",
-        metric,
-        False,
-        max_rank,
+    return summarise(
+        per_trial,
+        dataset=type(ds).__name__,
+        protocol=ds.protocol,
+        setting=setting,
         split=split,
+        seed=seed,
+        metric=metric,
+        rerank=rerank,
+        **gallery_options,
     )
 
 
 def format_result(result: dict) -> str:
     """One line: ``R1 57.3%  R10 90.1%  mAP 55.0%  mINP 40.2%`` (and the trial count)."""
-    parts = [
-        f"{k} {100 * result[k]:5.1f}%"
-        for k in ("R1", "R5", "R10", "R20", "mAP", "mINP")
-        if k in result
-    ]
+    parts = [f"{k} {100 * result[k]:5.1f}%" for k in METRIC_KEYS if k in result]
     return "  ".join(parts) + f"  ({result.get('trials', 1)} trial(s))"

@@ -1,29 +1,31 @@
-"""The cross-modal baseline: a shared ViT, an optional modality-specific patch embedding and a
-BNNeck head (the AGW-style visible-infrared baseline with a ViT backbone).
+"""The cross-modal baseline: a shared backbone, an optional modality-specific patch embedding
+and a BNNeck head (the AGW-style visible-infrared baseline, here with a ViT backbone).
 
-    images --ViT--> f (pre-BN, triplet loss) --BatchNorm1d--> f_bn (retrieval) --Linear--> logits
+    images --backbone--> tokens --pool--> f (triplet loss) --BatchNorm1d--> f_bn (retrieval)
+                                                                    --Linear--> logits (CE loss)
 
 Why the BNNeck: the triplet loss wants a free Euclidean space, the identity classifier wants
 features on a sphere-like, normalised scale; one BatchNorm between them lets each loss act on
 the feature it suits. The BN has no shift (its bias is frozen at 0) and the classifier no bias,
 so the classes' weight vectors pass through the origin and cosine retrieval on ``f_bn`` works.
 
-With ``modality_patch_embed=True`` the visible and infrared images get their own patch
-embeddings (the first layer sees pixels whose statistics differ most between modalities);
-everything after is shared. ``modalities`` are indices into ``reidkit.data.MODALITIES``.
+Any backbone with the timm interface works (``reidkit.models.backbones``). With
+``modality_patch_embed=True`` infrared images get their own patch embedding (the first layer
+sees the pixels whose statistics differ most between modalities); everything after is shared.
+That needs a backbone whose ``forward_features`` takes a ``patch_embed`` (reidkit's ViT).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 
-import torch
 from torch import Tensor, nn
 
-from reidkit.data.records import MODALITIES
-from reidkit.models.vit import VisionTransformer, create_vit
+from reidkit.data.batch import Batch
+from reidkit.data.records import modality_index
 
-INFRARED = MODALITIES.index("infrared")
+INFRARED = modality_index("infrared")
 
 
 class BNNeck(nn.Module):
@@ -42,76 +44,69 @@ class BNNeck(nn.Module):
 
 
 class CrossModalBaseline(nn.Module):
-    """``forward(images, modalities)`` -> ``(f, logits)`` in training; ``forward_features`` ->
-    the post-BN embedding used for retrieval; ``forward_head`` -> logits from that embedding."""
+    """As timm: ``forward_features`` -> backbone tokens, ``forward_head`` -> logits (or the
+    post-BN embedding with ``pre_logits=True``). As every reidkit method: ``forward(batch)`` ->
+    training outputs, ``forward_embedding(batch)`` -> the retrieval embedding f_bn (B, D)."""
 
     def __init__(
-        self,
-        backbone: VisionTransformer,
-        num_classes: int,
-        modality_patch_embed: bool = False,
-        pool: str = "cls",
+        self, backbone: nn.Module, num_classes: int, modality_patch_embed: bool = False
     ) -> None:
         super().__init__()
-        if pool not in ("cls", "mean"):
-            raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
-        self.pool = pool
         self.backbone = backbone
         self.num_classes = num_classes
-        self.embed_dim = backbone.embed_dim
-        # infrared images' own patch embedding, initialised as a copy of the shared one
-        self.infrared_patch_embed = (
-            copy.deepcopy(backbone.patch_embed) if modality_patch_embed else None
-        )
+        self.embed_dim = backbone.num_features
+        self.infrared_patch_embed = None
+        if modality_patch_embed:
+            takes = inspect.signature(backbone.forward_features).parameters
+            if "patch_embed" not in takes or not hasattr(backbone, "patch_embed"):
+                raise ValueError(
+                    f"modality_patch_embed needs a backbone whose forward_features takes a "
+                    f"patch_embed (reidkit's ViT); {type(backbone).__name__} does not"
+                )
+            # infrared images' own patch embedding, initialised as a copy of the shared one
+            self.infrared_patch_embed = copy.deepcopy(backbone.patch_embed)
         self.neck = BNNeck(self.embed_dim, num_classes)
 
-    def embed(self, images: Tensor, modalities: Tensor | None) -> Tensor:
-        """Eq. 1 with the patch embedding chosen per image: (B, C, H, W) -> (B, 1+N, D)."""
-        vit = self.backbone
-        if self.infrared_patch_embed is None or modalities is None:
-            return vit.embed(images)
-        infrared = modalities.to(images.device) == INFRARED  # (B,)
-        patches = vit.patch_embed(images[~infrared])  # (B_vis, N, D)
-        out = patches.new_empty((images.shape[0], *patches.shape[1:]))  # (B, N, D)
-        out[~infrared] = patches
-        out[infrared] = self.infrared_patch_embed(images[infrared]).to(out.dtype)
-        cls = vit.cls_token.expand(images.shape[0], -1, -1)  # (B, 1, D)
-        return vit.pos_drop(torch.cat([cls, out], dim=1) + vit.pos_embed)  # (B, 1+N, D)
-
-    def forward_pre_bn(self, images: Tensor, modalities: Tensor | None = None) -> Tensor:
-        """The backbone's CLS embedding f (B, D), before the BNNeck: the triplet feature."""
-        z = self.embed(images, modalities)
-        for block in self.backbone.blocks:
-            z, _ = block(z)
-        z = self.backbone.norm(z)  # (B, 1+N, D)
-        if self.pool == "mean":
-            return z[:, 1:].mean(dim=1)  # average of the patch tokens (B, D)
-        return self.backbone.pool(z)  # the CLS token (B, D)
-
     def forward_features(self, images: Tensor, modalities: Tensor | None = None) -> Tensor:
-        """The re-id embedding: the post-BN feature f_bn (B, D)."""
-        return self.neck(self.forward_pre_bn(images, modalities))
+        """Images (B, C, H, W) -> the backbone's tokens (B, 1+N, D), each image through its
+        modality's patch embedding when there are two."""
+        if self.infrared_patch_embed is None or modalities is None:
+            return self.backbone.forward_features(images)
+        infrared = modalities.to(images.device) == INFRARED  # (B,)
+        if not infrared.any():
+            return self.backbone.forward_features(images)
+        if infrared.all():
+            return self.backbone.forward_features(images, patch_embed=self.infrared_patch_embed)
+        visible = self.backbone.forward_features(images[~infrared])  # (B_vis, 1+N, D)
+        thermal = self.backbone.forward_features(
+            images[infrared], patch_embed=self.infrared_patch_embed
+        )  # (B_ir, 1+N, D)
+        tokens = visible.new_empty((images.shape[0], *visible.shape[1:]))  # (B, 1+N, D)
+        tokens[~infrared] = visible
+        tokens[infrared] = thermal.to(tokens.dtype)
+        return tokens
 
-    def forward_head(self, features: Tensor) -> Tensor:
-        """Post-BN features (B, D) -> identity logits (B, num_classes)."""
+    def pool(self, tokens: Tensor) -> Tensor:
+        """The backbone's pooled feature f (B, D), before the BNNeck: the triplet feature."""
+        return self.backbone.forward_head(tokens, pre_logits=True)
+
+    def forward_head(self, tokens: Tensor, pre_logits: bool = False) -> Tensor:
+        """Tokens -> identity logits (B, num_classes), or f_bn (B, D) when ``pre_logits``."""
+        f_bn = self.neck(self.pool(tokens))
+        if pre_logits:
+            return f_bn
         if self.neck.classifier is None:
             raise ValueError("this model was built with num_classes=0 and has no classifier")
-        return self.neck.classifier(features)
+        return self.neck.classifier(f_bn)
 
-    def forward(self, images: Tensor, modalities: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Training outputs: (pre-BN feature for the triplet loss, logits for the CE loss)."""
-        f = self.forward_pre_bn(images, modalities)  # (B, D)
-        return f, self.forward_head(self.neck(f))
+    def forward_embedding(self, batch: Batch) -> Tensor:
+        """The re-id embedding: the post-BN feature f_bn (B, D), one image at a time."""
+        tokens = self.forward_features(batch.images, batch.modalities)
+        return self.forward_head(tokens, pre_logits=True)
 
-
-def build_baseline(
-    vit: str,
-    img_size: tuple[int, int],
-    num_classes: int,
-    modality_patch_embed: bool = False,
-    drop_path_rate: float = 0.0,
-    pool: str = "cls",
-) -> CrossModalBaseline:
-    """A :class:`CrossModalBaseline` on a freshly initialised ViT of the named configuration."""
-    backbone = create_vit(vit, img_size=img_size, num_classes=0, drop_path_rate=drop_path_rate)
-    return CrossModalBaseline(backbone, num_classes, modality_patch_embed, pool)
+    def forward(self, batch: Batch) -> dict[str, Tensor]:
+        """Training outputs: ``features`` f (pre-BN, triplet loss), ``logits`` (CE loss)."""
+        if self.neck.classifier is None:
+            raise ValueError("this model was built with num_classes=0 and has no classifier")
+        f = self.pool(self.forward_features(batch.images, batch.modalities))  # (B, D)
+        return {"features": f, "logits": self.neck.classifier(self.neck(f))}

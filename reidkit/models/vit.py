@@ -221,15 +221,21 @@ class VisionTransformer(nn.Module):
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         stem_widths: tuple[int, ...] = (),
+        global_pool: str = "token",
     ) -> None:
         """``stride`` defaults to ``patch_size`` (no overlap); ``num_classes=0``: no classifier;
         ``drop_rate`` before the head, ``pos_drop_rate`` after eq. 1, ``proj_drop_rate`` after
         the attention projection and the MLP layers, ``attn_drop_rate`` on attention weights,
         ``drop_path_rate`` the stochastic depth of the last block (rising linearly from 0).
-        ``stem_widths`` non-empty makes a hybrid: tokens from a ``ConvStem`` of these widths."""
+        ``stem_widths`` non-empty makes a hybrid: tokens from a ``ConvStem`` of these widths.
+        ``global_pool``: ``"token"`` (eq. 4, the CLS token) or ``"avg"`` (mean of the patch
+        tokens), as timm names them."""
         super().__init__()
+        if global_pool not in ("token", "avg"):
+            raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}")
         self.num_classes = num_classes
-        self.embed_dim = embed_dim
+        self.embed_dim = self.num_features = embed_dim
+        self.global_pool = global_pool
         self.patch_embed: PatchEmbed | ConvStem
         if stem_widths:
             if stride not in (None, patch_size):
@@ -265,22 +271,26 @@ class VisionTransformer(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def embed(self, x: Tensor) -> Tensor:
-        """Eq. 1: z_0 = [x_cls; x_patch] + E_pos, images (B, C, H, W) -> tokens (B, 1+N, D)."""
-        patches = self.patch_embed(x)  # (B, N, D)
+    def embed(self, x: Tensor, patch_embed: nn.Module | None = None) -> Tensor:
+        """Eq. 1: z_0 = [x_cls; x_patch] + E_pos, images (B, C, H, W) -> tokens (B, 1+N, D).
+
+        ``patch_embed`` replaces the model's own for this call (a modality's own stem)."""
+        patches = (patch_embed or self.patch_embed)(x)  # (B, N, D)
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
         z = torch.cat([cls, patches], dim=1) + self.pos_embed  # (B, 1+N, D)
         return self.pos_drop(z)
 
-    def forward_features(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor, patch_embed: nn.Module | None = None) -> Tensor:
         """Images (B, C, H, W) -> normalised tokens (B, 1+N, D); token 0 is y of eq. 4."""
-        z = self.embed(x)
+        z = self.embed(x, patch_embed)
         for block in self.blocks:
             z, _ = block(z)
         return self.norm(z)
 
     def pool(self, features: Tensor) -> Tensor:
-        """Eq. 4 picks the CLS token: (B, 1+N, D) -> (B, D)."""
+        """Eq. 4 picks the CLS token (or averages the patch tokens): (B, 1+N, D) -> (B, D)."""
+        if self.global_pool == "avg":
+            return features[:, 1:].mean(dim=1)
         return features[:, 0]
 
     def forward_embedding(self, x: Tensor) -> Tensor:
@@ -309,18 +319,23 @@ class VisionTransformer(nn.Module):
         return Intermediates(tokens=tokens, features=self.norm(z), attentions=attentions)
 
 
+def two_path_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` that declare both attention paths: any module with a boolean
+    ``fused`` attribute (``Attention`` here; CrossViT's cross-attention, MHGA, GLAA later)."""
+    return [m for m in model.modules() if isinstance(getattr(m, "fused", None), bool)]
+
+
 def set_fused_attention(model: nn.Module, fused: bool) -> None:
-    """The one switch: every ``Attention`` in ``model`` takes the fused path (True) or the
-    explicit path that returns the weights (False)."""
-    for module in model.modules():
-        if isinstance(module, Attention):
-            module.fused = fused
+    """The one switch: every attention module of ``model`` that declares the two paths takes
+    the fused one (True) or the explicit one that returns the weights (False)."""
+    for module in two_path_modules(model):
+        module.fused = fused
 
 
 @contextlib.contextmanager
 def attention_path(model: nn.Module, fused: bool) -> Iterator[None]:
     """``set_fused_attention`` for the duration of a ``with`` block, then restore."""
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
+    layers = two_path_modules(model)
     before = [m.fused for m in layers]
     set_fused_attention(model, fused)
     try:

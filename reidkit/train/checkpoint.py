@@ -100,8 +100,14 @@ def latest_checkpoint(folder: str | Path) -> tuple[Path, Path] | None:
     pointer = folder / LATEST
     if not pointer.is_file():
         return None
-    entry = json.loads(pointer.read_text(encoding="utf-8"))
-    weights, state = folder / entry["weights"], folder / entry["state"]
+    try:
+        entry = json.loads(pointer.read_text(encoding="utf-8"))
+        weights, state = folder / entry["weights"], folder / entry["state"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{pointer}: not a checkpoint pointer (expected JSON with 'weights' and 'state'): "
+            f"{error}"
+        ) from None
     for path in (weights, state):
         if not path.is_file():
             raise FileNotFoundError(f"{pointer} names {path.name}, which is missing")
@@ -113,13 +119,23 @@ def read_metadata(weights: str | Path) -> dict[str, str]:
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as error:  # safetensors raises its own error types for a damaged file
+        raise ValueError(f"{path}: not a readable safetensors checkpoint ({error})") from None
 
 
 def load_weights(model: nn.Module, weights: str | Path, device: str | torch.device = "cpu") -> None:
     """Load a safetensors file into ``model`` strictly (every key must match)."""
-    missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint not found: {weights}") from None
+    except Exception as error:  # a damaged or foreign file
+        if isinstance(error, RuntimeError) and "size mismatch" in str(error):
+            raise ValueError(f"{weights}: weights do not fit the model: {error}") from None
+        raise ValueError(f"{weights}: not a readable safetensors checkpoint ({error})") from None
     if missing or unexpected:
         raise ValueError(
             f"{weights}: weights do not fit the model (missing {sorted(missing)[:5]}, "
@@ -129,4 +145,9 @@ def load_weights(model: nn.Module, weights: str | Path, device: str | torch.devi
 
 def load_state(path: str | Path) -> dict[str, Any]:
     """The non-weight state, read with ``torch.load(weights_only=True)``: no code runs."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"training state not found: {path}") from None
+    except Exception as error:  # truncated, damaged, or holding objects that need unpickling
+        raise ValueError(f"{path}: not a readable training state ({error})") from None

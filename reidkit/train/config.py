@@ -1,8 +1,18 @@
 """Training configurations: typed dataclasses, loadable from YAML with clear errors.
 
-A YAML file mirrors the nesting below (``data:``, ``model:``, ``loss:``, ``optim:``,
-``eval:`` plus top-level fields). Every key is checked: an unknown key or a value of the wrong
-type is an error that names the key and the expected type. Strings may use ``$VARS``
+A configuration names a registered *method* (``reidkit.methods``) and holds the sections every
+run has (``data``, ``optim``, ``eval``) plus one section named after the method with the
+method's own options (its model and objective: sizes, loss weights, warm-ups)::
+
+    method: baseline
+    epochs: 20
+    data: {dataset: synthetic, img_size: [128, 64]}
+    baseline:
+      model: {backbone: vit_hybrid_cpu}
+      loss: {triplet: weighted, triplet_start_epoch: 5}
+
+Every key and value is checked (``reidkit.typed``): an unknown key, a value of the wrong
+type or outside its range is an error that names the key. Strings may use ``$VARS``
 (``root: $REIDKIT_DATASETS/SYSU-MM01``), expanded when the dataset is opened.
 """
 
@@ -10,190 +20,127 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal
 
+from reidkit.typed import Checked, bounded, build, merge, to_plain
 from reidkit.utils import runs_dir
 
-DATASETS = ("synthetic", "sysu", "regdb")
-TRIPLETS = ("weighted", "weighted_hinge", "batch_hard", "none")
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("cosine", "step")
-
-
-def _choice(section: str, name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{section}.{name}: {value!r} is not one of {list(choices)}")
-
 
 @dataclass
-class DataConfig:
-    dataset: str = "synthetic"  # synthetic | sysu | regdb
+class DataConfig(Checked):
+    dataset: str = "synthetic"  # a name in reidkit.train.datasets.DATASETS
     root: str | None = None  # real datasets (and a synthetic layout written elsewhere)
-    img_size: tuple[int, int] = (128, 64)  # (height, width)
-    train_ids: int = 200  # synthetic data only
-    test_ids: int = 96  # synthetic data only
-    images_per_camera: int = 4  # synthetic data only
-    data_seed: int = 0  # synthetic data only: which people exist and how they look
-    ids_per_batch: int = 8  # P
-    images_per_id: int = 4  # K per modality
-    num_workers: int = 0
-    trial: int = 1  # RegDB split (1..10)
-    grayscale: float = 0.3  # chance that a training image is turned grey (visible ones change)
-
-    def __post_init__(self) -> None:
-        _choice("data", "dataset", self.dataset, DATASETS)
+    img_size: tuple[int, int] = bounded((128, 64), ge=16)  # (height, width)
+    train_ids: int = bounded(200, ge=2)  # synthetic data only
+    test_ids: int = bounded(96, ge=1)  # synthetic data only
+    images_per_camera: int = bounded(4, ge=1)  # synthetic data only
+    data_seed: int = bounded(0, ge=0)  # synthetic data only: which people exist, how they look
+    train_on_val: bool = True  # SYSU-MM01: train on train + val ids (common practice)
+    ids_per_batch: int = bounded(8, ge=2)  # P
+    images_per_id: int = bounded(4, ge=1)  # K (per modality for the cross-modal samplers)
+    num_workers: int = bounded(0, ge=0)
+    trial: int = bounded(1, ge=1, le=10)  # RegDB split (1..10)
+    grayscale: float = bounded(0.3, ge=0, le=1)  # chance that a training image turns grey
 
 
 @dataclass
-class ModelConfig:
-    vit: str = "vit_hybrid_cpu"  # a name in reidkit.models.vit.VIT_CONFIGS
-    modality_patch_embed: bool = False
-    drop_path_rate: float = 0.0
-
-
-@dataclass
-class LossConfig:
-    label_smoothing: float = 0.1
-    triplet: str = "weighted"  # weighted (soft margin) | weighted_hinge | batch_hard | none
-    margin: float = 0.3  # hinge variants
-    triplet_weight: float = 1.0
-    # The triplet loss is off before this epoch (progress in epochs, fractions allowed). A ViT
-    # trained from scratch starts with features that carry no identity; the triplet loss then
-    # lowers d_p - d_n > 0 fastest by shrinking every distance, and the features collapse to
-    # one point (Adam makes even a small weight enough). The identity loss goes first.
-    triplet_start_epoch: float = 0.0
-
-    def __post_init__(self) -> None:
-        _choice("loss", "triplet", self.triplet, TRIPLETS)
-
-
-@dataclass
-class OptimConfig:
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9  # SGD only
-    schedule: str = "cosine"  # cosine | step
-    warmup_epochs: float = 1.0
-    min_lr_ratio: float = 0.01  # cosine: final lr / peak lr
-    step_epochs: int = 40  # step: decay every N epochs
-    gamma: float = 0.1  # step: decay factor
-    grad_clip: float | None = 5.0
+class OptimConfig(Checked):
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(0.05, ge=0)
+    momentum: float = bounded(0.9, ge=0, lt=1)  # SGD only
+    schedule: Literal["cosine", "step"] = "cosine"
+    warmup_epochs: float = bounded(1.0, ge=0)
+    min_lr_ratio: float = bounded(0.01, ge=0, le=1)  # cosine: final lr / peak lr
+    step_epochs: int = bounded(40, ge=1)  # step: decay every N epochs
+    gamma: float = bounded(0.1, gt=0, le=1)  # step: decay factor
+    grad_clip: float | None = bounded(5.0, gt=0)
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16); off on CPU
 
-    def __post_init__(self) -> None:
-        _choice("optim", "optimizer", self.optimizer, OPTIMIZERS)
-        _choice("optim", "schedule", self.schedule, SCHEDULES)
+
+@dataclass
+class EvalConfig(Checked):
+    every: int = bounded(4, ge=0)  # epochs; 0 = only at the end
+    setting: str | None = None  # SYSU: all | indoor; RegDB, LLCM: v2i | i2v; None: default
+    split: str = "test"  # test | val (where the dataset has one)
+    trials: int | None = bounded(None, ge=1)  # gallery samplings; None: the protocol's own
+    seed: int = bounded(0, ge=0)  # gallery sampling seed (trial t uses seed + t)
+    batch_size: int = bounded(128, ge=1)
 
 
 @dataclass
-class EvalConfig:
-    every: int = 4  # epochs; 0 = only at the end
-    mode: str = "all"  # SYSU-MM01: all | indoor
-    direction: str = "i2v"  # i2v (infrared query) | v2i
-    trials: int = 10
-    batch_size: int = 128
-
-
-@dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     name: str = "run"
-    seed: int = 0  # fixes sampling, augmentation and initialisation
-    epochs: int = 12
+    seed: int = bounded(0, ge=0)  # fixes sampling, augmentation and initialisation
+    epochs: int = bounded(12, ge=1)
     out_dir: str = "runs/run"
-    log_every: int = 1  # steps between metrics-log lines
-    keep_checkpoints: int = 2
+    log_every: int = bounded(1, ge=1)  # steps between metrics-log lines
+    keep_checkpoints: int = bounded(2, ge=1)
     device: str | None = None  # default: CUDA when available, else CPU
+    method: str = "baseline"  # a name in reidkit.methods.METHODS
+    options: Any = None  # the method's options (its dataclass); None: the defaults
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from reidkit.methods import get_method
+
+        options_type = get_method(self.method).options
+        if self.options is None:
+            self.options = options_type()
+        elif isinstance(self.options, dict):
+            self.options = build(options_type, self.options, self.method)
+        elif not isinstance(self.options, options_type):
+            raise TypeError(
+                f"options: method {self.method!r} takes {options_type.__name__}, "
+                f"got {type(self.options).__name__}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The YAML form: the method's options under the method's name."""
+        values = to_plain(self)
+        values[self.method] = values.pop("options")
+        return values
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def _type_name(hint: Any) -> str:
-    if isinstance(hint, type):
-        return hint.__name__
-    return str(hint).replace("typing.", "")
-
-
-def _convert(value: Any, hint: Any, key: str) -> Any:
-    """``value`` checked against (and lightly converted to) the annotation ``hint``."""
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(value, option, key)
-            except (TypeError, ValueError):
-                continue
-        raise TypeError(f"{key}: expected {_type_name(hint)}, got {value!r}")
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise TypeError(f"{key}: expected a mapping of {hint.__name__} fields, got {value!r}")
-        return _build(hint, value, key)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise TypeError(f"{key}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"{key}: expected bool (true/false), got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{key}: expected int, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # YAML reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise TypeError(f"{key}: expected float, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{key}: expected float, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise TypeError(f"{key}: expected str, got {value!r}")
-        return value
-    raise TypeError(f"{key}: unsupported annotation {hint!r}")
-
-
-def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if key not in known:
-            raise ValueError(f"{name}: unknown key; expected one of {sorted(known)}")
-        kwargs[key] = _convert(value, hints[key], name)
-    return cls(**kwargs)
-
-
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """A :class:`TrainConfig` from nested dictionaries (missing keys keep their defaults)."""
-    return _build(TrainConfig, values)
+    from reidkit.methods import METHODS, get_method
+
+    values = dict(values)
+    method = values.get("method", TrainConfig.method)
+    if not isinstance(method, str):
+        raise TypeError(f"method: expected a method name, got {method!r}")
+    get_method(method)  # a clear error for an unknown name
+    if "options" in values:
+        raise ValueError(f"options: write the method's options under its name, {method!r}")
+    options = values.pop(method, {})
+    stray = sorted(set(values) & set(METHODS))
+    if stray:
+        raise ValueError(
+            f"{stray[0]}: a section for method {stray[0]!r}, but this configuration's method "
+            f"is {method!r}"
+        )
+    if not isinstance(options, dict):
+        raise TypeError(f"{method}: expected a mapping of the method's options, got {options!r}")
+    return build(TrainConfig, {**values, "options": options})
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a YAML training configuration; errors name the file and the key."""
+def with_overrides(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
+    """``config`` with ``changes`` (nested mappings or dotted keys, in the YAML form:
+    ``{"optim.lr": 3e-4, "baseline": {"loss": {"triplet": "none"}}}``) applied and checked."""
+    return config_from_dict(merge(config.to_dict(), changes))
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file holding a mapping; errors name the file."""
     import yaml
 
     path = Path(path)
@@ -207,18 +154,31 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ValueError(
             f"{path}: expected a mapping at the top level, got {type(values).__name__}"
         )
+    return values
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training configuration; errors name the file and the key."""
+    values = read_yaml(path)
     try:
         return config_from_dict(values)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
 
 
-def config_from_profile(profile: Any, **changes: Any) -> TrainConfig:
-    """The training configuration a profile implies (the demo's and the chapter's)."""
+def config_from_profile(profile: Any, method: str = "baseline", **changes: Any) -> TrainConfig:
+    """The training configuration a profile implies (the demo's and the chapters').
+
+    Data sizes, epochs and the schedule come from the profile; the method's options from its
+    ``profile_options`` (model sizes per profile live with the method, not in the profile)."""
+    from reidkit.methods import get_method
+
     config = TrainConfig(
         name=f"demo-{profile.name}",
         epochs=profile.epochs,
         out_dir=str(runs_dir() / f"demo-{profile.name}"),
+        method=method,
+        options=get_method(method).profile_options(profile),
         data=DataConfig(
             dataset="synthetic",
             img_size=tuple(profile.img_size),
@@ -229,8 +189,6 @@ def config_from_profile(profile: Any, **changes: Any) -> TrainConfig:
             images_per_id=profile.images_per_id,
             num_workers=profile.num_workers,
         ),
-        model=ModelConfig(vit=profile.backbone),
-        loss=LossConfig(triplet_start_epoch=profile.epochs / 4),
         optim=OptimConfig(lr=profile.lr),
         eval=EvalConfig(every=profile.eval_every, trials=profile.trials),
     )

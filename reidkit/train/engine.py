@@ -1,16 +1,18 @@
-"""The training loop, in plain PyTorch: one epoch of balanced batches at a time.
+"""The training loop, in plain PyTorch, for any registered method: one epoch at a time.
 
     for each epoch:
-        for each batch of P identities x (K visible + K infrared) images:
-            f, logits = model(images, modalities)
-            loss = CE_smoothed(logits, ids) + w * triplet(f, ids)
+        for each batch the method's sampler deals (a Batch):
+            outputs = model(batch)                        # a dict of named tensors
+            terms = objective(outputs, batch, progress)   # named loss terms, "loss" the total
             backward, clip gradients, step, set the learning rate for the next step
         every N epochs: evaluate;  always: write a checkpoint
 
-Every step appends a line to ``<run>/metrics.jsonl`` and calls the callbacks with the same
-record (live plots in notebooks use this). ``fit(resume=True)`` continues from the newest
-checkpoint with the exact optimizer, schedule, sampler and RNG states, so on a CPU the resumed
-run logs exactly the losses and metrics of an uninterrupted one.
+The engine knows no method by name: the model, its objective and its sampler come from
+``reidkit.methods`` (see ``reidkit.train.run``). Every step appends a line with every loss
+term to ``<run>/metrics.jsonl`` and calls the callbacks with the same record (live plots in
+notebooks use this). ``fit(resume=True)`` continues from the newest checkpoint with the exact
+optimizer, schedule, sampler and RNG states, so on a CPU the resumed run logs exactly the
+losses and metrics of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reidkit.data.records import ImageDataset, Record
-from reidkit.data.samplers import CrossModalIdentitySampler
+from reidkit.data.batch import Batch, Collate, RecordDataset
+from reidkit.data.records import Record
 from reidkit.data.transforms import train_transform
-from reidkit.losses import batch_hard_triplet, label_smoothing_cross_entropy, weighted_triplet
+from reidkit.methods import Objective
 from reidkit.train.checkpoint import (
     atomic_write,
     latest_checkpoint,
@@ -39,49 +41,13 @@ from reidkit.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from reidkit.train.config import LossConfig, TrainConfig
+from reidkit.train.config import TrainConfig
 from reidkit.train.schedule import EpochSchedule, build_optimizer
 from reidkit.utils import get_device
 
 Callback = Callable[[dict[str, Any]], None]
 Evaluate = Callable[[nn.Module], dict[str, float]]
 METRICS_LOG = "metrics.jsonl"
-
-
-def relabel(records: Sequence[Record]) -> tuple[list[Record], int]:
-    """Records with identities renumbered 0..C-1 (sorted order), and C."""
-    pids = sorted({r.pid for r in records})
-    mapping = {pid: i for i, pid in enumerate(pids)}
-    out = [Record(r.path, mapping[r.pid], r.camid, r.modality, r.caption) for r in records]
-    return out, len(pids)
-
-
-def triplet_weight(config: LossConfig, progress: float) -> float:
-    """The triplet loss's weight ``progress`` epochs into training (0 before its start)."""
-    return config.triplet_weight if progress >= config.triplet_start_epoch else 0.0
-
-
-def compute_losses(
-    f: torch.Tensor,
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    config: LossConfig,
-    progress: float | None = None,
-) -> dict[str, torch.Tensor]:
-    """The baseline's objective: smoothed CE on the logits + weighted triplet on f.
-
-    ``progress`` (epochs) applies ``triplet_start_epoch``; None means full weight."""
-    ce = label_smoothing_cross_entropy(logits, labels, config.label_smoothing)
-    if config.triplet == "weighted":
-        triplet = weighted_triplet(f, labels)[0]
-    elif config.triplet == "weighted_hinge":
-        triplet = weighted_triplet(f, labels, config.margin)[0]
-    elif config.triplet == "batch_hard":
-        triplet = batch_hard_triplet(f, labels, config.margin)
-    else:
-        triplet = torch.zeros((), device=f.device)
-    weight = config.triplet_weight if progress is None else triplet_weight(config, progress)
-    return {"loss": ce + weight * triplet, "ce": ce, "triplet": triplet}
 
 
 def autocast_settings(device: torch.device, enabled: bool) -> tuple[torch.dtype | None, bool]:
@@ -95,36 +61,41 @@ def autocast_settings(device: torch.device, enabled: bool) -> tuple[torch.dtype 
 
 
 class Trainer:
-    """Trains ``model`` on ``records`` (identities already 0..C-1) as ``config`` says."""
+    """Trains ``model`` with ``objective`` on the batches ``sampler`` deals from ``records``
+    (identities already 0..C-1), as ``config`` says (optimiser, schedule, epochs, evaluation).
+    ``reidkit.train.run.train`` builds all of these from a configuration."""
 
     def __init__(
         self,
         config: TrainConfig,
         model: nn.Module,
+        objective: Objective,
         records: Sequence[Record],
+        sampler: Any,
         evaluate: Evaluate | None = None,
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
+        collate: Collate | None = None,
     ) -> None:
         self.config = config
         self.device = get_device(config.device)
         self.model = model.to(self.device)
+        self.objective = objective
         self.records = list(records)
+        self.sampler = sampler
         self.evaluate = evaluate
         self.callbacks = list(callbacks)
         self.progress = progress
         self.out_dir = Path(config.out_dir)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         data = config.data
-        self.sampler = CrossModalIdentitySampler(
-            self.records, data.ids_per_batch, data.images_per_id, seed=config.seed
-        )
-        dataset = ImageDataset(
+        dataset = RecordDataset(
             self.records, train_transform(data.img_size, grayscale=data.grayscale)
         )
         self.loader = DataLoader(
             dataset,
             batch_sampler=self.sampler,
+            collate_fn=collate or Collate(),
             num_workers=data.num_workers,
             pin_memory=self.device.type == "cuda",
         )
@@ -189,18 +160,20 @@ class Trainer:
         return True
 
     # ---- training ----------------------------------------------------------------------
-    def train_step(self, batch: Sequence[torch.Tensor], progress: float) -> dict[str, float]:
-        images, labels, _, modalities = (t.to(self.device, non_blocking=True) for t in batch)
+    def train_step(self, batch: Batch, progress: float) -> dict[str, float]:
+        """One optimisation step; ``progress`` is where the schedule goes next (epochs). The
+        objective sees the progress reached before this step."""
+        batch = batch.to(self.device, non_blocking=True)
         autocast = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
             if self.amp_dtype is not None
             else contextlib.nullcontext()
         )
         with autocast:
-            f, logits = self.model(images, modalities)
-        losses = compute_losses(
-            f.float(), logits.float(), labels, self.config.loss, self.schedule.progress
-        )
+            outputs = self.model(batch)
+        losses = self.objective(outputs, batch, self.schedule.progress)
+        if "loss" not in losses:
+            raise KeyError(f"the objective returned {sorted(losses)}; it must include 'loss'")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         if self.config.optim.grad_clip:
@@ -231,10 +204,11 @@ class Trainer:
         for step, batch in enumerate(bar):
             values = self.train_step(batch, self.epoch + (step + 1) / steps)
             self.global_step += 1
-            seen += len(batch[0])
+            seen += len(batch)
             rate = seen / max(time.perf_counter() - start, 1e-9)
-            for name in ("loss", "ce", "triplet"):
-                totals[name] = totals.get(name, 0.0) + values[name]
+            for name, value in values.items():
+                if name != "lr":
+                    totals[name] = totals.get(name, 0.0) + value
             bar.set_postfix(loss=f"{values['loss']:.3f}", img_s=f"{rate:.0f}")
             if self.global_step % self.config.log_every == 0 or step + 1 == steps:
                 self.log(

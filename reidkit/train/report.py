@@ -7,7 +7,6 @@ samplings and data, so the two rows of the table compare like with like.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,14 +15,14 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from reidkit.models.raw_pixels import RawPixels
 from reidkit.profiles import Profile, get_profile
 from reidkit.train.config import TrainConfig, config_from_profile
-from reidkit.train.evaluation import RawPixels
 from reidkit.train.run import Prepared, prepare, train
 from reidkit.utils import runs_dir
 from reidkit.viz.training import loss_curve_figure
 
-METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+METRIC_KEYS = ("R1", "R5", "R10", "mAP", "mINP")
 
 
 @dataclass
@@ -54,15 +53,15 @@ def ranked_list_figure(model: Any, prepared: Prepared, config: TrainConfig) -> g
         from reidkit.viz.ranking import ranked_list_figure as build
     except ImportError:
         return None
-    from reidkit.eval.metrics import pairwise_distance
-    from reidkit.train.evaluation import extract_features
+    from reidkit.eval.distance import pairwise_distance
+    from reidkit.train.evaluation import model_extractor
 
-    dataset = prepared.dataset
-    query = dataset.query(config.eval.mode)
-    gallery = dataset.gallery(config.eval.mode, shot="single", trial=0)
-    q = extract_features(model, query, config.data.img_size)
-    g = extract_features(model, gallery, config.data.img_size)
-    return build(pairwise_distance(q, g, "cosine"), query, gallery, protocol="sysu")
+    dataset, setting = prepared.dataset, config.eval.setting
+    query = dataset.query(setting, split=config.eval.split)
+    gallery = dataset.gallery(setting, trial=0, seed=config.eval.seed, split=config.eval.split)
+    extract = model_extractor(model, config.data.img_size, config.eval.batch_size)
+    distances = pairwise_distance(extract(query), extract(gallery), "cosine")
+    return build(distances, query, gallery, protocol=dataset.protocol)
 
 
 def write_html(path: Path, title: str, figures: list[go.Figure], intro: str) -> None:
@@ -92,11 +91,11 @@ def run_demo(
     print(f"[demo] data: {prepared.dataset}")
     raw = prepared.evaluate(RawPixels())
     print(
-        f"[demo] raw pixels, IR->visible all-search: rank-1 {raw['rank1']:.1%}, "
-        f"mAP {raw['mAP']:.1%}"
+        f"[demo] raw pixels, IR->visible all-search: rank-1 {raw['R1']:.1%}, mAP {raw['mAP']:.1%}"
     )
+    backbone = config.options.model.backbone
     print(
-        f"[demo] training {config.model.vit} for {config.epochs} epochs on "
+        f"[demo] training {backbone} for {config.epochs} epochs on "
         f"{prepared.num_classes} identities ({len(prepared.records)} images)"
     )
     trainer, history = train(config, resume=resume, progress=progress, prepared=prepared)
@@ -105,7 +104,7 @@ def run_demo(
     seconds = time.perf_counter() - start
 
     result = DemoResult(out, profile.name, seconds, metrics, raw)
-    rows = {f"baseline ({config.model.vit})": metrics, "raw pixels (chapter 1)": raw}
+    rows = {f"baseline ({backbone})": metrics, "raw pixels (chapter 1)": raw}
     caption = (
         f"SYSU-MM01 protocol on synthetic data, infrared -> visible, all-search, "
         f"single-shot, mean of {config.eval.trials} trials; profile {profile.name}."
@@ -119,13 +118,13 @@ def run_demo(
         "protocol": {
             "dataset": "synthetic SYSU-MM01 layout",
             "direction": "IR->visible",
-            "mode": config.eval.mode,
+            "mode": config.eval.setting or prepared.dataset.default_setting,
             "shot": "single",
             "trials": config.eval.trials,
         },
         "baseline": metrics,
         "raw_pixels": raw,
-        "config": dataclasses.asdict(config),
+        "config": config.to_dict(),
     }
     result.files["json"] = out / "metrics.json"
     result.files["json"].write_text(json.dumps(summary, indent=2), encoding="utf-8")

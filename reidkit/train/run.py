@@ -1,108 +1,91 @@
-"""A whole run from a configuration: data, model, evaluator and trainer, in that order.
+"""A whole run from a configuration: data, method, evaluator and trainer, in that order.
 
-``train(config)`` is what ``reidkit train CONFIG`` and the demo call. The seed is set before the
-model is built, so one seed fixes the initialisation, the sampling and the augmentation; the
-synthetic data has its own ``data.data_seed``.
+``train(config)`` is what ``reidkit train CONFIG``, ``reidkit ablate`` and the demo call. The
+method named by ``config.method`` supplies the model, the objective and the sampler; the
+dataset supplies the evaluation protocol. The seed is set before the model is built, so one
+seed fixes the initialisation, the sampling and the augmentation; the synthetic data has its
+own ``data.data_seed``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
+from torch import nn
+
+from reidkit.data.batch import Collate
 from reidkit.data.records import Record
-from reidkit.models.baseline import CrossModalBaseline, build_baseline
-from reidkit.train.config import DataConfig, TrainConfig
-from reidkit.train.engine import Callback, Trainer, relabel
-from reidkit.train.evaluation import Evaluate, regdb_evaluator, sysu_evaluator
-from reidkit.utils import cache_dir, seed_everything
-
-
-def expand_root(root: str | None, dataset: str) -> Path:
-    """``data.root`` with ``$VARS`` and ``~`` expanded; a clear error when unset or missing."""
-    if not root:
-        raise ValueError(
-            f"data.root must name the {dataset} folder (e.g. "
-            f"$REIDKIT_DATASETS/{'SYSU-MM01' if dataset == 'sysu' else 'RegDB'})"
-        )
-    expanded = os.path.expanduser(os.path.expandvars(root))
-    if "$" in expanded:
-        raise ValueError(f"data.root {root!r}: an environment variable in it is not set")
-    path = Path(expanded)
-    if not path.is_dir():
-        raise FileNotFoundError(f"data.root {path} (from {root!r}) is not a folder")
-    return path
-
-
-def synthetic_sysu_root(data: DataConfig) -> Path:
-    """Write (once) the synthetic people in the SYSU-MM01 layout to the data cache.
-
-    ``train_ids + test_ids`` identities are written; the last ``test_ids`` form the test split,
-    the others train / val as SYSU-MM01's 296 / 99 (training uses both).
-    """
-    from reidkit.data.synth import write_layout
-
-    ids = data.train_ids + data.test_ids
-    height, width = data.img_size
-    name = f"sysu-seed{data.data_seed}-{height}x{width}-ids{ids}-test{data.test_ids}"
-    name += f"-k{data.images_per_camera}"
-    return write_layout(
-        "sysu",
-        cache_dir() / "synthetic" / name,
-        ids,
-        seed=data.data_seed,
-        img_size=(height, width),
-        images_per_camera=data.images_per_camera,
-        test_ids=data.test_ids,
-        overwrite=True,  # a cache: rewritten when the generator's settings have changed
-    )
-
-
-def open_dataset(data: DataConfig):
-    """The dataset object the configuration names (a SYSU-MM01 or RegDB loader)."""
-    if data.dataset == "regdb":
-        from reidkit.data.regdb import RegDB
-
-        return RegDB(expand_root(data.root, "regdb"), trial=data.trial)
-    from reidkit.data.sysu import SYSUMM01
-
-    if data.dataset == "synthetic":
-        root = Path(os.path.expandvars(data.root)) if data.root else synthetic_sysu_root(data)
-        return SYSUMM01(root)
-    return SYSUMM01(expand_root(data.root, "sysu"))
-
-
-def make_evaluator(config: TrainConfig, dataset) -> Evaluate:
-    e, data = config.eval, config.data
-    if data.dataset == "regdb":
-        return regdb_evaluator(dataset, data.img_size, e.direction, e.batch_size, data.num_workers)
-    return sysu_evaluator(dataset, data.img_size, e.mode, e.trials, e.batch_size, data.num_workers)
+from reidkit.data.splits import relabel
+from reidkit.methods import Method, get_method
+from reidkit.train.config import TrainConfig
+from reidkit.train.datasets import open_dataset
+from reidkit.train.engine import Callback, Trainer
+from reidkit.train.evaluation import Evaluate, make_evaluator
+from reidkit.train.sampling import build_sampler
+from reidkit.utils import seed_everything
 
 
 @dataclass
 class Prepared:
-    """Everything a training run needs besides the configuration."""
+    """Everything a training run needs besides the configuration and the model."""
 
-    dataset: object
+    dataset: Any  # a loader with the evaluation protocol (reidkit.data)
     records: list[Record]  # training records, identities renumbered 0..C-1
     num_classes: int
     evaluate: Evaluate
+    collate: Collate  # samples -> Batch, with the method's tokenizer where it has one
 
 
-def prepare(config: TrainConfig) -> Prepared:
-    dataset = open_dataset(config.data)
-    records, num_classes = relabel(dataset.train)
-    return Prepared(dataset, records, num_classes, make_evaluator(config, dataset))
+def check_task(method: Method, dataset: Any) -> None:
+    """A method trains on the datasets of its task only (visible-infrared, text-image, ...)."""
+    task = getattr(dataset, "task", None)
+    if task is not None and task != method.task:
+        raise ValueError(
+            f"method {method.name!r} is for {method.task} data; dataset {type(dataset).__name__}"
+            f" is {task}"
+        )
 
 
-def build_model(config: TrainConfig, num_classes: int) -> CrossModalBaseline:
-    """The baseline the configuration describes, initialised from ``config.seed``."""
+def prepare(config: TrainConfig, dataset: Any = None) -> Prepared:
+    """Open the dataset (unless given), renumber the training identities, build the evaluator."""
+    method = get_method(config.method)
+    dataset = open_dataset(config.data) if dataset is None else dataset
+    check_task(method, dataset)
+    records, mapping = relabel(dataset.train)
+    tokenizer = method.build_tokenizer(config, records) if method.build_tokenizer else None
+    collate = Collate(tokenizer)
+    evaluate = make_evaluator(config, dataset, collate)
+    return Prepared(dataset, records, len(mapping), evaluate, collate)
+
+
+def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The method's model as the configuration describes it, initialised from ``config.seed``."""
     seed_everything(config.seed)
-    m = config.model
-    return build_baseline(
-        m.vit, config.data.img_size, num_classes, m.modality_patch_embed, m.drop_path_rate
+    return get_method(config.method).build_model(config, num_classes)
+
+
+def build_trainer(
+    config: TrainConfig,
+    prepared: Prepared,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+) -> Trainer:
+    """Model, objective and sampler of ``config.method`` in a :class:`Trainer`."""
+    method = get_method(config.method)
+    model = build_model(config, prepared.num_classes)
+    sampler = build_sampler(method.sampler, prepared.records, config.data, config.seed)
+    return Trainer(
+        config,
+        model,
+        method.build_objective(config),
+        prepared.records,
+        sampler,
+        prepared.evaluate,
+        callbacks,
+        progress,
+        prepared.collate,
     )
 
 
@@ -113,8 +96,7 @@ def train(
     progress: bool = True,
     prepared: Prepared | None = None,
 ) -> tuple[Trainer, list[dict]]:
-    """Prepare the data, build the model, train; returns the trainer and the metrics log."""
+    """Prepare the data, build the method, train; returns the trainer and the metrics log."""
     prepared = prepared or prepare(config)
-    model = build_model(config, prepared.num_classes)
-    trainer = Trainer(config, model, prepared.records, prepared.evaluate, callbacks, progress)
+    trainer = build_trainer(config, prepared, callbacks, progress)
     return trainer, trainer.fit(resume=resume)

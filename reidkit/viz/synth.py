@@ -1,5 +1,5 @@
 """Figures and widgets of chapter 1: browsing synthetic people, their attributes and the
-raw-pixel retrieval baseline. Plotly figures keep their interactivity (sliders) in the static
+raw-pixel modality gap. Plotly figures keep their interactivity (sliders) in the static
 book; the ipywidgets view needs a live kernel (works with ipywidgets 7.7 and 8)."""
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from reidkit.data.synth.attributes import INDOOR_CAMERAS, INFRARED_CAMERAS
 from reidkit.data.synth.people import SyntheticPeople, image_captions
+from reidkit.data.sysu import CAMERAS, INDOOR_CAMERAS, INFRARED_CAMERAS
 
 CAMERA_NAMES = {
     cam: f"cam{cam} {'IR' if cam in INFRARED_CAMERAS else 'RGB'} "
     f"{'indoor' if cam in INDOOR_CAMERAS else 'outdoor'}"
-    for cam in range(1, 7)
+    for cam in CAMERAS
 }
 
 
@@ -40,7 +40,7 @@ def data_uri(image: Image.Image) -> str:
 def camera_images(people: SyntheticPeople, pid: int, index: int = 0) -> list[Image.Image | None]:
     """One image per camera 1..6 (None where the camera does not see the person)."""
     seen = people.identity(pid).cameras
-    return [people.render(pid, cam, index) if cam in seen else None for cam in range(1, 7)]
+    return [people.render(pid, cam, index) if cam in seen else None for cam in CAMERAS]
 
 
 def describe(people: SyntheticPeople, pid: int, index: int = 0, width: int = 110) -> str:
@@ -69,7 +69,7 @@ def identity_browser_figure(
     fig = make_subplots(
         rows=1,
         cols=6,
-        subplot_titles=[CAMERA_NAMES[c] for c in range(1, 7)],
+        subplot_titles=[CAMERA_NAMES[c] for c in CAMERAS],
         horizontal_spacing=0.01,
     )
     for n, pid in enumerate(pids):
@@ -126,7 +126,7 @@ def identity_widget(people: SyntheticPeople, pids: Sequence[int]):
         "height": str(people.settings.height * scale),
     }
     images = [widgets.Image(format="png", **shape) for _ in range(6)]
-    labels = [widgets.HTML(value=f"<small>{CAMERA_NAMES[c]}</small>") for c in range(1, 7)]
+    labels = [widgets.HTML(value=f"<small>{CAMERA_NAMES[c]}</small>") for c in CAMERAS]
     text = widgets.HTML()
 
     def update(_change=None) -> None:
@@ -183,10 +183,11 @@ def attribute_figure(people: SyntheticPeople, pids: Sequence[int]) -> go.Figure:
 
 
 def retrieval_figure(results: dict[str, dict[str, float]]) -> go.Figure:
-    """Rank-1 and mAP (percent) of each retrieval direction, with the chance level."""
+    """R1 and mAP (percent) of each retrieval setting, with the chance level: the output of
+    ``reidkit.eval.modality_gap``."""
     names = list(results)
     fig = go.Figure()
-    for metric, colour in (("rank1", "#1f77b4"), ("mAP", "#ff7f0e")):
+    for metric, colour in (("R1", "#1f77b4"), ("mAP", "#ff7f0e")):
         fig.add_trace(
             go.Bar(
                 x=names,

@@ -3,9 +3,10 @@
 Every chapter, test and demo runs on this data, on any machine, with no licence. An identity is
 a set of attributes (build, skin, hair, upper and lower garment with colour, pattern and fabric,
 shoes, bag, hat, glasses) drawn from ``(seed, pid)``; a few (2%) are near-duplicates that wear
-another person's clothes with a different build, hair or bag. Cameras follow SYSU-MM01: visible
-1, 2 (indoor), 4, 5 (outdoor); infrared 3 (indoor), 6 (outdoor). Each image varies view
-(front / back / side), walking pose, scale and position, background, light, blur and occlusion.
+another person's clothes with a different build, hair or bag. Cameras follow SYSU-MM01 (the
+camera tuples of ``reidkit.data.sysu``): visible 1, 2 (indoor), 4, 5 (outdoor); infrared 3
+(indoor), 6 (outdoor). Each image varies view (front / back / side), walking pose, scale and
+position, background, light, blur and occlusion.
 
 Visible images are colour. Infrared images have three identical channels, like real IR files,
 and one of two physics, mixed by ``near_infrared``:
@@ -37,7 +38,9 @@ Image size and the number of identities and images come from the profile
 (``reidkit.profiles``: ``img_size``, ``train_ids``, ``test_ids``, ``images_per_camera``).
 Rendering is deterministic: an image's random numbers come from
 ``SeedSequence([seed, pid, cam, index])`` and drawing is integer rasterisation, so the same
-settings give the same bytes.
+settings give the same bytes. Importing this package registers ``render_uri`` as the reader of
+``synth://`` paths in :func:`reidkit.data.read_image`; recent renders are kept in a cache bounded
+in bytes (:mod:`reidkit.data.synth.cache`).
 
 >>> from reidkit.data.synth import SyntheticPeople
 >>> people = SyntheticPeople(seed=0, profile="smoke")
@@ -46,45 +49,40 @@ settings give the same bytes.
 (True, (32, 64))
 """
 
-from reidkit.data.synth.attributes import (
-    INFRARED_CAMERAS,
-    VISIBLE_CAMERAS,
-    Identity,
-    make_identity,
-)
+from reidkit.data.records import register_reader
+from reidkit.data.synth.attributes import Identity, make_identity
+from reidkit.data.synth.cache import cache_info, clear_cache, set_cache_limit
 from reidkit.data.synth.captions import tokens
 from reidkit.data.synth.layouts import LAYOUTS, write_layout
-from reidkit.data.synth.people import (
-    SyntheticPeople,
-    image_captions,
-    image_pose,
-    rank1_and_map,
-    raw_pixel_retrieval,
-)
+from reidkit.data.synth.people import SyntheticPeople, image_captions, image_pose
 from reidkit.data.synth.render import (
+    SCHEME,
     SynthSettings,
-    clear_cache,
     parse_uri,
     render_array,
     render_uri,
 )
+from reidkit.data.sysu import INFRARED_CAMERAS, VISIBLE_CAMERAS
+
+register_reader(SCHEME, render_uri)  # read_image("synth://...") renders the image
 
 __all__ = [
     "INFRARED_CAMERAS",
     "LAYOUTS",
+    "SCHEME",
     "VISIBLE_CAMERAS",
     "Identity",
     "SynthSettings",
     "SyntheticPeople",
+    "cache_info",
     "clear_cache",
     "image_captions",
     "image_pose",
     "make_identity",
     "parse_uri",
-    "rank1_and_map",
-    "raw_pixel_retrieval",
     "render_array",
     "render_uri",
+    "set_cache_limit",
     "tokens",
     "write_layout",
 ]

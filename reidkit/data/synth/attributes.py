@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from reidkit.data.sysu import CAMERAS, INFRARED_CAMERAS, VISIBLE_CAMERAS
+
 # Named colours (visible appearance). Caption colour words are exactly these names.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (28, 28, 32),
@@ -169,11 +171,6 @@ class Identity:
         )
 
 
-VISIBLE_CAMERAS = (1, 2, 4, 5)
-INFRARED_CAMERAS = (3, 6)
-INDOOR_CAMERAS = (1, 2, 3)
-
-
 def _pick(rng: np.random.Generator, options) -> str:
     options = list(options)
     return options[int(rng.integers(len(options)))]
@@ -187,7 +184,7 @@ def _two_colours(rng: np.random.Generator) -> tuple[str, str]:
 
 def _cameras(rng: np.random.Generator, presence: float) -> tuple[int, ...]:
     """A random subset of cameras with at least one visible and one infrared camera."""
-    seen = [cam for cam in range(1, 7) if rng.random() < presence]
+    seen = [cam for cam in CAMERAS if rng.random() < presence]
     if not any(cam in VISIBLE_CAMERAS for cam in seen):
         seen.append(VISIBLE_CAMERAS[int(rng.integers(4))])
     if not any(cam in INFRARED_CAMERAS for cam in seen):

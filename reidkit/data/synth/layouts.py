@@ -34,6 +34,7 @@ from PIL import Image
 from reidkit.data.synth.captions import tokens
 from reidkit.data.synth.people import SyntheticPeople, image_captions
 from reidkit.data.synth.render import render_array
+from reidkit.data.sysu import CAMERAS, INFRARED_CAMERAS
 
 LAYOUTS = ("sysu", "regdb", "pedes")
 MARKER = ".reidkit-synth.json"
@@ -63,7 +64,7 @@ def _write_sysu(
     people: SyntheticPeople, ids: int, folder: Path, test_ids: int | None = None
 ) -> dict[str, int]:
     s = people.settings
-    for cam in range(1, 7):
+    for cam in CAMERAS:
         (folder / f"cam{cam}").mkdir(parents=True)
     images = 0
     for pid in range(ids):
@@ -120,7 +121,7 @@ def _write_pedes(people: SyntheticPeople, ids: int, folder: Path) -> dict[str, i
     for pid in range(ids):
         split = "train" if pid < n_train else "val" if pid < n_train + n_val else "test"
         for cam in people.identity(pid).cameras:
-            if cam in (3, 6):
+            if cam in INFRARED_CAMERAS:
                 continue  # CUHK-PEDES images are colour photographs
             for k in range(people.images_per_camera):
                 rel = f"synth/{pid + 1:05d}_c{cam}_{k + 1:02d}.jpg"

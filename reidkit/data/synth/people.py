@@ -1,4 +1,4 @@
-"""``SyntheticPeople``: the in-memory synthetic dataset, and the raw-pixel retrieval baseline."""
+"""``SyntheticPeople``: the in-memory synthetic dataset, and the captions of its images."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 from PIL import Image
 
 from reidkit.data.records import Record
-from reidkit.data.synth.attributes import INFRARED_CAMERAS, VISIBLE_CAMERAS, Identity
+from reidkit.data.synth.attributes import Identity
 from reidkit.data.synth.body import Pose
 from reidkit.data.synth.captions import caption
 from reidkit.data.synth.render import SynthSettings, draw_pose, parse_uri, render_uri
+from reidkit.data.sysu import CAMERAS, VISIBLE_CAMERAS, camera_modality
 from reidkit.profiles import Profile, get_profile
 
 
@@ -85,16 +86,14 @@ class SyntheticPeople:
         """The attributes of person ``pid``."""
         return self.settings.identity(pid)
 
-    def records(
-        self, pids: Sequence[int], cameras: Sequence[int] = (1, 2, 3, 4, 5, 6)
-    ) -> list[Record]:
+    def records(self, pids: Sequence[int], cameras: Sequence[int] = CAMERAS) -> list[Record]:
         """One record per image of each person in each camera that sees them."""
         out = []
         for pid in pids:
             for cam in self.identity(pid).cameras:
                 if cam not in cameras:
                     continue
-                modality = "infrared" if cam in INFRARED_CAMERAS else "visible"
+                modality = camera_modality(cam)
                 for index in range(self.images_per_camera):
                     out.append(Record(self.settings.uri(pid, cam, index), pid, cam, modality))
         return out
@@ -113,77 +112,3 @@ class SyntheticPeople:
         """The two captions of a record (or ``synth://`` address)."""
         settings, pid, cam, index = parse_uri(getattr(record, "path", record))
         return image_captions(settings, pid, cam, index)
-
-
-def _pixels(records: Sequence[Record], size: tuple[int, int]) -> np.ndarray:
-    """(N, D) raw-pixel features: each image shrunk to ``size`` (H, W), flattened, L2-normed."""
-    height, width = size
-    rows = [
-        np.asarray(render_uri(r.path).resize((width, height), Image.BOX), np.float32).ravel()
-        for r in records
-    ]
-    features = np.stack(rows)
-    return features / np.linalg.norm(features, axis=1, keepdims=True).clip(1e-6)
-
-
-def rank1_and_map(
-    distances: np.ndarray, query_pids: np.ndarray, gallery_pids: np.ndarray, valid: np.ndarray
-) -> tuple[float, float]:
-    """Rank-1 and mAP of a (Q, G) distance matrix; ``valid`` (Q, G) masks usable gallery items.
-
-    Queries without any true match left are skipped. Ties keep gallery order (stable sort).
-    """
-    hits, aps = [], []
-    for q in range(len(query_pids)):
-        keep = np.flatnonzero(valid[q])
-        order = keep[np.argsort(distances[q, keep], kind="stable")]
-        match = gallery_pids[order] == query_pids[q]
-        if not match.any():
-            continue
-        ranks = np.flatnonzero(match) + 1  # 1-based ranks of the true matches
-        hits.append(float(match[0]))
-        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
-    if not hits:
-        raise ValueError("no query has a true match in its gallery")
-    return float(np.mean(hits)), float(np.mean(aps))
-
-
-def raw_pixel_retrieval(
-    people: SyntheticPeople, size: tuple[int, int] = (32, 16), chance_trials: int = 5
-) -> dict[str, dict[str, float]]:
-    """Nearest-neighbour retrieval on raw pixels over the test identities.
-
-    Three settings: ``V->V`` (visible queries, visible gallery from the *other* cameras),
-    ``IR->V`` (infrared queries, all visible images) and ``IR->IR`` (camera 3 against camera 6).
-    Each gets rank-1 and mAP, and the same metrics for random distances (``chance_*``).
-    """
-    records = people.test_records()
-    feats = _pixels(records, size)
-    pids = np.array([r.pid for r in records])
-    cams = np.array([r.camid for r in records])
-    visible = np.isin(cams, VISIBLE_CAMERAS)
-    settings = {
-        "V->V": (visible, visible, True),
-        "IR->V": (~visible, visible, False),
-        "IR->IR": (cams == 3, cams == 6, False),
-    }
-    rng = np.random.default_rng(0)
-    results = {}
-    for name, (q_mask, g_mask, other_camera) in settings.items():
-        q, g = np.flatnonzero(q_mask), np.flatnonzero(g_mask)
-        dist = 2 - 2 * feats[q] @ feats[g].T  # squared Euclidean distance of unit vectors
-        valid = cams[q][:, None] != cams[g][None, :] if other_camera else np.ones(dist.shape, bool)
-        rank1, mean_ap = rank1_and_map(dist, pids[q], pids[g], valid)
-        chance = [
-            rank1_and_map(rng.random(dist.shape), pids[q], pids[g], valid)
-            for _ in range(chance_trials)
-        ]
-        results[name] = {
-            "rank1": rank1,
-            "mAP": mean_ap,
-            "chance_rank1": float(np.mean([c[0] for c in chance])),
-            "chance_mAP": float(np.mean([c[1] for c in chance])),
-            "queries": int(len(q)),
-            "gallery": int(len(g)),
-        }
-    return results

@@ -3,7 +3,8 @@
 Every image is fixed by ``(settings, pid, cam, index)``: its random numbers come from
 ``SeedSequence([seed, pid, cam, index])`` and are drawn in the same order whatever the person
 wears, so changing only colours leaves the infrared image byte-identical. ``synth://``
-addresses encode exactly these values; :func:`render_uri` re-renders (with an LRU cache).
+addresses encode exactly these values; :func:`render_uri` re-renders, keeping recent images in
+a cache bounded in bytes (``reidkit.data.synth.cache``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
@@ -22,16 +22,17 @@ from reidkit.data.synth.attributes import (
     COLOURS,
     FABRIC_HEAT,
     HAIR_COLOURS,
-    INDOOR_CAMERAS,
-    INFRARED_CAMERAS,
     NIR_REFLECTANCE,
     SKIN_TONES,
     Identity,
     make_identity,
 )
+from reidkit.data.synth.cache import RENDER_CACHE
 from reidkit.data.synth.scenes import column_noise, infrared_scene, visible_scene
+from reidkit.data.sysu import CAMERAS, INDOOR_CAMERAS, INFRARED_CAMERAS
 
-URI_PREFIX = "synth://people?"
+SCHEME = "synth"  # read_image hands "synth://..." paths to render_uri (see synth/__init__.py)
+URI_PREFIX = f"{SCHEME}://people?"
 CLOTHING = np.zeros(body.NUM_LABELS, np.float32)  # labels whose colour is a dye
 CLOTHING[[body.UPPER, body.UPPER_PATTERN, body.LOWER, body.LOWER_PATTERN, body.SHOES]] = 1.0
 CLOTHING[[body.BAG, body.HAT, body.PRINT, body.UPPER_TEXTURE, body.LOWER_TEXTURE]] = 1.0
@@ -97,7 +98,7 @@ def _fmt(value: object) -> str:
 def parse_uri(uri: str) -> tuple[SynthSettings, int, int, int]:
     """``synth://`` address -> (settings, pid, cam, index); a clear error for a bad address."""
     parts = urlsplit(uri)
-    if parts.scheme != "synth" or parts.netloc != "people":
+    if parts.scheme != SCHEME or parts.netloc != "people":
         raise ValueError(f"not a synthetic-people address (expected {URI_PREFIX}...): {uri!r}")
     query = dict(parse_qsl(parts.query, strict_parsing=True))
     fields = {f.name: f.type for f in dataclasses.fields(SynthSettings)}
@@ -117,7 +118,7 @@ def parse_uri(uri: str) -> tuple[SynthSettings, int, int, int]:
 
 
 def check_image_key(pid: int, cam: int, index: int) -> None:
-    if pid < 0 or index < 0 or cam not in range(1, 7):
+    if pid < 0 or index < 0 or cam not in CAMERAS:
         raise ValueError(f"expected pid >= 0, cam in 1..6, index >= 0; got {pid}, {cam}, {index}")
 
 
@@ -294,19 +295,11 @@ def _blur(values: np.ndarray, radius: float) -> np.ndarray:
     return grey.astype(np.float32) / 255.0
 
 
-@lru_cache(maxsize=1024)
-def _render_cached(uri: str) -> np.ndarray:
+def _render(uri: str) -> np.ndarray:
     settings, pid, cam, index = parse_uri(uri)
-    array = render_array(settings, pid, cam, index)
-    array.flags.writeable = False
-    return array
+    return render_array(settings, pid, cam, index)
 
 
 def render_uri(uri: str) -> Image.Image:
-    """Render (or fetch from the cache) the image a ``synth://`` address names, as RGB."""
-    return Image.fromarray(np.array(_render_cached(uri)))
-
-
-def clear_cache() -> None:
-    """Forget cached images (tests use it to check that re-rendering gives the same bytes)."""
-    _render_cached.cache_clear()
+    """Render (or fetch from the bounded cache) the image a ``synth://`` address names, as RGB."""
+    return Image.fromarray(np.array(RENDER_CACHE.get(uri, lambda: _render(uri))))

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reidkit.data.synth.attributes import INDOOR_CAMERAS, INFRARED_CAMERAS
+from reidkit.data.sysu import INDOOR_CAMERAS, INFRARED_CAMERAS
 
 
 def _rgb(rng: np.random.Generator, low: int, high: int) -> tuple[int, int, int]:

@@ -6,21 +6,21 @@ import pytest
 import torch
 
 from reidkit.data.records import Record
+from reidkit.data.samplers import IdentityBalancedSampler
 from reidkit.data.synth import VISIBLE_CAMERAS, SyntheticPeople
 from reidkit.models import create_vit
-from reidkit.models.vit_demo import identity_batches, train_identity_classifier
 from reidkit.profiles import get_profile
-from reidkit.viz.vit_demo import classifier_curve_figure
+from reidkit.train.classifier import batch_stream, train_identity_classifier
+from reidkit.viz.classifier import classifier_curve_figure
 
 
-def test_identity_batches_show_every_identity_once_per_epoch() -> None:
+def test_the_stream_runs_the_sampler_epochs_one_after_the_other() -> None:
     records = [Record(f"x{i}", pid, 1, "visible") for i, pid in enumerate([0, 0, 1, 2, 2, 2, 3])]
-    batches = list(identity_batches(records, 2, 3, torch.Generator().manual_seed(0)))
-    assert len(batches) == 2 and all(len(b) == 6 for b in batches)
-    pids = [[records[i].pid for i in b] for b in batches]
-    assert sorted(p for b in pids for p in set(b)) == [0, 1, 2, 3]
-    for b in pids:  # K images of each of the P identities, in blocks
-        assert b[0] == b[1] == b[2] and b[3] == b[4] == b[5]
+    sampler = IdentityBalancedSampler(records, 2, 2, seed=4)
+    expected = sampler.batches(0) + sampler.batches(1) + sampler.batches(2)[:1]
+    stream = batch_stream(sampler)
+    assert [next(stream) for _ in range(len(expected))] == expected
+    assert (sampler.epoch, sampler.position) == (2, 1)
 
 
 def test_short_run_records_every_step_and_learns_a_tiny_set() -> None:
@@ -31,8 +31,12 @@ def test_short_run_records_every_step_and_learns_a_tiny_set() -> None:
     model = create_vit(profile.vit, img_size=profile.img_size, num_classes=4)
     seen = []
     history = train_identity_classifier(model, records, profile, callback=seen.append)
-    assert seen == history and len(history) == 8
+    assert seen == history and len(history) == 8  # 4 identities // P=4: one step an epoch
     assert [r["step"] for r in history] == list(range(1, 9))
+    assert [r["epoch"] for r in history] == list(range(1, 9))
+    lrs = [r["lr"] for r in history]  # warm-up over 0.8 epochs, then cosine down
+    assert lrs[0] < lrs[1] and lrs[1] == pytest.approx(3e-4, rel=0.05)
+    assert all(a > b for a, b in zip(lrs[1:], lrs[2:]))
     first, last = history[0]["loss"], sum(r["loss"] for r in history[-2:]) / 2
     assert last < first
     assert not model.training
@@ -40,3 +44,5 @@ def test_short_run_records_every_step_and_learns_a_tiny_set() -> None:
     assert list(fig.data[0].y) == [r["loss"] for r in history]
     with pytest.raises(ValueError, match="5 classes but the records hold 4"):
         train_identity_classifier(create_vit("vit_nano", (64, 32), 5), records, profile)
+    with pytest.raises(ValueError, match="at least ids_per_batch=5 identities.*found 4"):
+        train_identity_classifier(model, records, profile.replace(ids_per_batch=5))

@@ -1,4 +1,4 @@
-"""The figure of chapter 3's short run (``reidkit.models.vit_demo``): loss and accuracy."""
+"""The figure of chapter 3's short run (``reidkit.train.classifier``): loss and accuracy."""
 
 from __future__ import annotations
 

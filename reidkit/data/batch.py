@@ -1,0 +1,124 @@
+"""The batch every model and objective sees, and the dataset that produces it.
+
+A :class:`Batch` is a small typed structure: identity labels, modality and camera of each item,
+and, depending on the task, images and/or captions (with their token ids once a tokenizer has
+run). ``batch.to(device)`` moves every tensor in one call. ``RecordDataset`` turns records into
+samples and :class:`Collate` stacks samples into a ``Batch``::
+
+    loader = DataLoader(RecordDataset(records, transform), batch_sampler=sampler,
+                        collate_fn=Collate(tokenizer))
+    for batch in loader:
+        outputs = model(batch.to(device))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from reidkit.data.records import MODALITIES, Record, read_image
+
+TEXT = MODALITIES.index("text")
+# captions -> (token ids (B, L), attention mask (B, L)); a text method supplies one
+Tokenizer = Callable[[list[str]], tuple[Tensor, Tensor]]
+
+
+@dataclass
+class Batch:
+    """One batch of B items; fields a task does not use stay ``None``."""
+
+    labels: Tensor  # (B,) identity labels
+    modalities: Tensor  # (B,) indices into reidkit.data.MODALITIES
+    cameras: Tensor  # (B,) camera numbers (0 where a dataset has none)
+    images: Tensor | None = None  # (B, 3, H, W) normalised images
+    captions: list[str] | None = None  # B captions (text-image tasks)
+    token_ids: Tensor | None = None  # (B, L) from the method's tokenizer
+    attention_mask: Tensor | None = None  # (B, L), 1 for real tokens
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """A copy with every tensor on ``device``."""
+        moved = {
+            f.name: value.to(device, non_blocking=non_blocking)
+            if isinstance(value := getattr(self, f.name), Tensor)
+            else value
+            for f in dataclasses.fields(self)
+        }
+        return Batch(**moved)
+
+
+class RecordDataset(Dataset):
+    """Records -> samples ``(image or None, pid, camid, modality index, caption or None)``.
+
+    Images are read (or rendered) and passed through ``transform``; a ``text`` record (a
+    caption query) has no image of its own and yields ``None`` in its place."""
+
+    def __init__(
+        self, records: Sequence[Record], transform: Callable[[Any], Tensor] | None = None
+    ) -> None:
+        self.records = list(records)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[Tensor | None, int, int, int, str | None]:
+        record = self.records[index]
+        modality = MODALITIES.index(record.modality)
+        image = None
+        if modality != TEXT:
+            image = read_image(record.path)
+            image = self.transform(image) if self.transform else image
+        return image, record.pid, record.camid, modality, record.caption
+
+
+class Collate:
+    """Samples -> :class:`Batch`: images stacked, captions kept and tokenized when the method
+    has a ``tokenizer``. A batch mixing items with and without images is an error."""
+
+    def __init__(self, tokenizer: Tokenizer | None = None) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, samples: Sequence[tuple]) -> Batch:
+        images, pids, cameras, modalities, captions = zip(*samples)
+        has_image = [image is not None for image in images]
+        if any(has_image) and not all(has_image):
+            raise ValueError("a batch mixes records with and without images; keep them apart")
+        batch = Batch(
+            labels=torch.tensor(pids),
+            modalities=torch.tensor(modalities),
+            cameras=torch.tensor(cameras),
+            images=torch.stack(images) if all(has_image) else None,  # (B, 3, H, W)
+        )
+        if any(c is not None for c in captions):
+            if any(c is None for c in captions):
+                raise ValueError("a batch mixes records with and without captions")
+            batch.captions = list(captions)
+            if self.tokenizer is not None:
+                batch.token_ids, batch.attention_mask = self.tokenizer(batch.captions)
+        return batch
+
+
+def image_batch(images: Tensor, modalities: Sequence[str] | Tensor | None = None) -> Batch:
+    """A batch of bare images (labels and cameras zero), e.g. to try a model on a tensor.
+
+    ``modalities``: names (``["visible", "infrared"]``) or indices; default all visible."""
+    n = images.shape[0]
+    if modalities is None:
+        index = torch.zeros(n, dtype=torch.long)
+    elif isinstance(modalities, Tensor):
+        index = modalities.long()
+    else:
+        index = torch.tensor([MODALITIES.index(m) for m in modalities])
+    if index.shape != (n,):
+        raise ValueError(f"modalities: expected {n} entries, got shape {tuple(index.shape)}")
+    zeros = torch.zeros(n, dtype=torch.long)
+    return Batch(labels=zeros, modalities=index, cameras=zeros.clone(), images=images)

@@ -1,0 +1,8 @@
+"""Methods: each a model, an objective and its options, registered under a name.
+
+``get_method("baseline")``; ``register_method(Method(...))`` adds one (see ``registry``)."""
+
+from reidkit.methods import baseline  # noqa: E402, F401  (registers the built-in methods)
+from reidkit.methods.registry import METHODS, TASKS, Method, Objective, get_method, register_method
+
+__all__ = ["METHODS", "TASKS", "Method", "Objective", "get_method", "register_method"]

@@ -1,0 +1,74 @@
+"""Backbones by name, with or without pretrained weights, for every re-id model.
+
+A backbone has the timm interface: ``forward_features(images) -> tokens or feature map``,
+``forward_head(features, pre_logits=True) -> (B, num_features)`` (the pooled feature) and
+``num_features``. Names:
+
+* one of ours (``reidkit.models.vit.VIT_CONFIGS``: ``vit_small``, ``vit_hybrid_cpu``, ...);
+* ``timm:<model name>``: any timm architecture (``timm:resnet18``,
+  ``timm:vit_small_patch16_224``), built without downloading anything.
+
+``pretrained``: ``None`` (random initialisation), ``"timm"`` (timm's ImageNet weights from the
+hub: needs the internet, as on Colab), or the path of a local ``.safetensors`` file holding a
+timm state dict. Our ViT names load timm weights through ``from_timm`` (position embeddings
+resized to the re-id grid); ``timm:`` names through timm itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from reidkit.models.pretrained import DEFAULT_PRETRAINED, from_timm
+from reidkit.models.vit import VIT_CONFIGS, create_vit
+
+TIMM_PREFIX = "timm:"
+
+
+def _check_weights_file(pretrained: str) -> Path:
+    path = Path(pretrained).expanduser()
+    if path.suffix != ".safetensors":
+        raise ValueError(f"pretrained: expected 'timm' or a .safetensors file, got {pretrained!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained: weights file not found: {path}")
+    return path
+
+
+def _timm_backbone(name: str, img_size, pretrained: str | None, drop_path_rate: float):
+    import timm
+
+    kwargs: dict = {"num_classes": 0, "drop_path_rate": drop_path_rate}
+    if pretrained is not None:
+        kwargs["pretrained"] = True
+        if pretrained != "timm":
+            kwargs["pretrained_cfg_overlay"] = {"file": str(_check_weights_file(pretrained))}
+    try:  # transformers take the re-id image size; CNNs take any size and have no such option
+        return timm.create_model(name, img_size=tuple(img_size), **kwargs)
+    except TypeError:
+        return timm.create_model(name, **kwargs)
+
+
+def build_backbone(
+    name: str,
+    img_size: tuple[int, int],
+    pretrained: str | None = None,
+    drop_path_rate: float = 0.0,
+) -> nn.Module:
+    """The backbone called ``name`` for images of ``img_size`` (height, width)."""
+    if name.startswith(TIMM_PREFIX):
+        return _timm_backbone(name[len(TIMM_PREFIX) :], img_size, pretrained, drop_path_rate)
+    if name not in VIT_CONFIGS:
+        raise ValueError(
+            f"backbone: unknown name {name!r}; expected one of {list(VIT_CONFIGS)} "
+            f"or '{TIMM_PREFIX}<timm model name>'"
+        )
+    if pretrained is None:
+        return create_vit(name, img_size=img_size, num_classes=0, drop_path_rate=drop_path_rate)
+    if name not in DEFAULT_PRETRAINED:
+        raise ValueError(
+            f"backbone {name!r} has no pretrained weights; pretrained weights exist for "
+            f"{sorted(DEFAULT_PRETRAINED)} (or use '{TIMM_PREFIX}<name>')"
+        )
+    weights = None if pretrained == "timm" else _check_weights_file(pretrained)
+    return from_timm(name, img_size, weights_file=weights, drop_path_rate=drop_path_rate)

@@ -1,0 +1,129 @@
+"""Datasets by name for ``data.dataset``: the synthetic default and the real benchmarks.
+
+Every dataset opens to a loader with the one evaluation protocol of ``reidkit.data``
+(``task``, ``protocol``, ``settings``, ``query(setting, split)``, ``gallery(setting, trial,
+seed, split)``, ``train``), so one evaluator serves them all. Real datasets live under
+``data.root`` (``$REIDKIT_DATASETS/...``); the synthetic one is written to the data cache in
+the SYSU-MM01 layout on first use and read back by the SYSU-MM01 loader.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from reidkit.train.config import DataConfig
+from reidkit.utils import cache_dir
+
+
+def expand_root(root: str | None, dataset: str) -> Path:
+    """``data.root`` with ``$VARS`` and ``~`` expanded; a clear error when unset or missing."""
+    if not root:
+        raise ValueError(
+            f"data.root must name the {dataset} folder (e.g. $REIDKIT_DATASETS/"
+            f"{FOLDER_NAMES.get(dataset, dataset)})"
+        )
+    expanded = os.path.expanduser(os.path.expandvars(root))
+    if "$" in expanded:
+        raise ValueError(f"data.root {root!r}: an environment variable in it is not set")
+    path = Path(expanded)
+    if not path.is_dir():
+        raise FileNotFoundError(f"data.root {path} (from {root!r}) is not a folder")
+    return path
+
+
+def synthetic_root(data: DataConfig, layout: str = "sysu") -> Path:
+    """Write (once) the synthetic people in a real dataset's layout to the data cache.
+
+    ``train_ids + test_ids`` identities are written. In the SYSU-MM01 layout the last
+    ``test_ids`` form the test split and the others train / val as SYSU-MM01's 296 / 99; the
+    RegDB and CUHK-PEDES layouts split as those datasets do.
+    """
+    from reidkit.data.synth import write_layout
+
+    ids = data.train_ids + data.test_ids
+    height, width = data.img_size
+    name = f"{layout}-seed{data.data_seed}-{height}x{width}-ids{ids}"
+    name += f"-test{data.test_ids}" if layout == "sysu" else ""
+    name += f"-k{data.images_per_camera}"
+    return write_layout(
+        layout,
+        cache_dir() / "synthetic" / name,
+        ids,
+        seed=data.data_seed,
+        img_size=(height, width),
+        images_per_camera=data.images_per_camera,
+        test_ids=data.test_ids if layout == "sysu" else None,
+        overwrite=True,  # a cache: rewritten when the generator's settings have changed
+    )
+
+
+def _synthetic(data: DataConfig):
+    from reidkit.data.sysu import SYSUMM01
+
+    root = Path(os.path.expandvars(data.root)) if data.root else synthetic_root(data, "sysu")
+    return SYSUMM01(root, train_on_val=data.train_on_val)
+
+
+def _synthetic_regdb(data: DataConfig):
+    from reidkit.data.regdb import RegDB
+
+    return RegDB(synthetic_root(data, "regdb"), trial=data.trial)
+
+
+def _synthetic_pedes(data: DataConfig):
+    from reidkit.data.pedes import CUHKPEDES
+
+    return CUHKPEDES(synthetic_root(data, "pedes"))
+
+
+def _sysu(data: DataConfig):
+    from reidkit.data.sysu import SYSUMM01
+
+    return SYSUMM01(expand_root(data.root, "sysu"), train_on_val=data.train_on_val)
+
+
+def _regdb(data: DataConfig):
+    from reidkit.data.regdb import RegDB
+
+    return RegDB(expand_root(data.root, "regdb"), trial=data.trial)
+
+
+def _llcm(data: DataConfig):
+    from reidkit.data.llcm import LLCM
+
+    return LLCM(expand_root(data.root, "llcm"))
+
+
+def _text(class_name: str) -> Callable[[DataConfig], Any]:
+    def opener(data: DataConfig):
+        from reidkit.data import pedes
+
+        return getattr(pedes, class_name)(expand_root(data.root, class_name))
+
+    return opener
+
+
+DATASETS: dict[str, Callable[[DataConfig], Any]] = {
+    "synthetic": _synthetic,  # the SYSU-MM01 layout
+    "synthetic-regdb": _synthetic_regdb,
+    "synthetic-pedes": _synthetic_pedes,  # the CUHK-PEDES layout, with captions
+    "sysu": _sysu,
+    "regdb": _regdb,
+    "llcm": _llcm,
+    "cuhk-pedes": _text("CUHKPEDES"),
+    "icfg-pedes": _text("ICFGPEDES"),
+    "rstpreid": _text("RSTPReid"),
+}
+FOLDER_NAMES = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
+
+
+def open_dataset(data: DataConfig) -> Any:
+    """The loader ``data.dataset`` names; the error lists the known names."""
+    if data.dataset not in DATASETS:
+        raise ValueError(
+            f"data.dataset: unknown {data.dataset!r}; expected one of {list(DATASETS)}"
+        )
+    return DATASETS[data.dataset](data)
