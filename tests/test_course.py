@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def test_course_map_without_a_notebooks_folder(tmp_path, monkeypatch):
 
 INSTALLED = """
 import json
+import re
 from reidkit import course
 print(json.dumps({
     "folder": str(course.NOTEBOOKS),
@@ -74,3 +76,44 @@ def test_course_map_of_an_installed_copy_of_the_package(tmp_path):
     assert report["folder"] == str(site / "notebooks")  # beside the package: nothing there
     assert report["written"] == [0, 1, 2, 3, 4]
     assert all(link.startswith("https://colab.research.google.com/") for link in report["links"])
+
+
+# Chapters still being brought up to the rules of CONTRIBUTING.md ("Rules every chapter
+# follows"); strict: a chapter that starts to pass must leave this list.
+PENDING_REFERENCES = {"02_evaluation.ipynb"}
+PENDING_EXERCISES = {"01_synthetic_data.ipynb", "02_evaluation.ipynb", "04_baseline.ipynb"}
+OUTSIDE = re.compile(r"METHODS\.md|shared/seeds|seeds/|seed paper|seed 00\d")
+PAGES = sorted((REPO / "notebooks").glob("*.ipynb")) + sorted((REPO / "book").glob("*.md"))
+
+
+def _pending(names: set[str]):
+    return [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True)) if p.name in names else p
+        for p in PAGES
+    ]
+
+
+@pytest.mark.parametrize("page", _pending(PENDING_REFERENCES), ids=lambda p: p.name)
+def test_pages_point_to_nothing_outside_the_repository(page):
+    text = page.read_text(encoding="utf-8")
+    found = sorted(set(OUTSIDE.findall(text)))
+    assert not found, f"{page.name} refers to {found}: cite book/references.bib instead"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [p for p in _pending(PENDING_EXERCISES) if getattr(p, "values", [p])[0].suffix == ".ipynb"],
+    ids=lambda p: p.name,
+)
+def test_chapters_have_three_checked_exercises(page):
+    notebook = json.loads(page.read_text(encoding="utf-8"))
+    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    checks = {name for source in code for name in re.findall(r"\b(check_\w+)\(my_", source)}
+    assert len(checks) >= 3, f"{page.name} checks only {sorted(checks)}"
+    folded = [
+        cell
+        for cell in notebook["cells"]
+        if "hide-input" in cell.get("metadata", {}).get("tags", [])
+        or "hide-cell" in cell.get("metadata", {}).get("tags", [])
+    ]
+    assert len(folded) >= 3, f"{page.name}: fold each solution with a hide-input tag"

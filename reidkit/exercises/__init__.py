@@ -32,7 +32,11 @@ from reidkit.exercises.start import (
     check_pairwise_euclidean,
     check_seed_everything,
 )
-from reidkit.exercises.synthetic import check_denormalize, check_model_input, check_rank1_and_map
+from reidkit.exercises.synthetic import (
+    check_denormalize,
+    check_model_input,
+    check_raw_pixel_features,
+)
 from reidkit.exercises.vit import (
     check_attention_rollout,
     check_attention_weights,
@@ -42,7 +46,7 @@ from reidkit.exercises.vit import (
 
 CHAPTER_EXERCISES = {
     0: (check_seed_everything, check_choose_profile, check_pairwise_euclidean),
-    1: (check_model_input, check_denormalize, check_rank1_and_map),
+    1: (check_model_input, check_denormalize, check_raw_pixel_features),
     2: (
         check_average_precision,
         check_inverse_negative_penalty,
@@ -75,7 +79,7 @@ __all__ = [
     "check_model_input",
     "check_pairwise_euclidean",
     "check_patch_embedding",
-    "check_rank1_and_map",
+    "check_raw_pixel_features",
     "check_resize_pos_embed",
     "check_seed_everything",
     "check_sysu_ranked_list",

@@ -1,5 +1,5 @@
 """Chapter 1 exercises: from a synthetic image to the model's input and back, and the
-raw-pixel retrieval numbers."""
+raw-pixel features that measure the modality gap."""
 
 from __future__ import annotations
 
@@ -74,42 +74,39 @@ def check_denormalize(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult
     )
 
 
-def retrieval_cases(seed: int) -> list[Case]:
-    rng = np.random.default_rng(seed)
-    q_pids, g_pids = rng.integers(0, 4, 6), rng.integers(0, 4, 10)
-    g_pids[:4] = [0, 1, 2, 3]  # every identity is in the gallery
-    ties = rng.integers(0, 3, (6, 10)).astype(np.float64)  # many equal distances
-    lonely = np.append(q_pids[:3], 9)  # identity 9 is not in the gallery: query skipped
+def pixel_cases(seed: int) -> list[Case]:
+    g = generator(seed)
     return [
         Case(
-            "6 queries, 10 gallery items, all usable",
-            (rng.random((6, 10)), q_pids, g_pids, np.ones((6, 10), bool)),
-        ),
-        Case("ties keep gallery order", (ties, q_pids, g_pids, np.ones((6, 10), bool))),
-        Case(
-            "some gallery items not usable (valid False)",
-            (rng.random((6, 10)), q_pids, g_pids, rng.random((6, 10)) > 0.3),
+            "two 64x32 images to 32x16 (2x2 boxes)",
+            (torch.randn(2, 3, 64, 32, generator=g), (32, 16)),
         ),
         Case(
-            "a query without a true match is skipped",
-            (rng.random((4, 10)), lonely, g_pids, np.ones((4, 10), bool)),
+            "one 128x64 image to 32x16 (4x4 boxes)",
+            (torch.randn(1, 3, 128, 64, generator=g), (32, 16)),
+        ),
+        Case("three 64x32 images to 8x4", (torch.randn(3, 3, 64, 32, generator=g), (8, 4))),
+        Case("a 64x32 image kept at 64x32", (torch.randn(1, 3, 64, 32, generator=g), (64, 32))),
+        Case(
+            "50x30 to 8x4: boxes of unequal size", (torch.randn(1, 3, 50, 30, generator=g), (8, 4))
         ),
     ]
 
 
-def check_rank1_and_map(
-    fn: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[float, float]],
+def check_raw_pixel_features(
+    fn: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor],
 ) -> CheckResult:
-    """``fn(distances, query_pids, gallery_pids, valid)`` returns ``(rank1, mAP)`` of a (Q, G)
-    distance matrix, using only the gallery items where ``valid`` (Q, G) is True; queries with
-    no true match left are skipped; equal distances keep gallery order (a stable sort). The
-    library's version is ``reidkit.data.synth.rank1_and_map``."""
-    from reidkit.data.synth import rank1_and_map
+    """``fn(images, size)`` turns (B, 3, H, W) images into (B, 3 * h * w) raw-pixel features
+    for ``size = (h, w)``: each channel averaged over boxes down to h x w, then flattened
+    (channel first, then rows, then columns), as ``reidkit.eval.raw_pixel_features`` does.
+    When h does not divide H, output row i averages input rows ``floor(i * H / h)`` to
+    ``ceil((i + 1) * H / h) - 1`` (boxes may overlap by one), and likewise for columns."""
+    from reidkit.eval.raw_pixels import raw_pixel_features
 
     return run_check(
-        "rank1_and_map",
+        "raw_pixel_features",
         fn,
-        rank1_and_map,
-        retrieval_cases(0),
-        "reidkit.data.synth.rank1_and_map",
+        raw_pixel_features,
+        pixel_cases(0),
+        "reidkit.eval.raw_pixel_features",
     )
