@@ -1,11 +1,22 @@
-"""The chapter map of the course: parts, chapters, source papers and notebooks."""
+"""The chapter map of the course: parts, chapters, source papers and notebooks.
+
+The map ships with the package, so it is the same in a clone and after ``pip install reidkit``
+(Colab): which chapters are written is recorded here, not guessed from the files around the
+installed package. Where this checkout has the notebooks (``notebooks/`` beside the package),
+:meth:`Chapter.path` finds them; everywhere, :meth:`Chapter.link` gives a place to open one
+(the local file when there is one, else the notebook on Colab).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"  # in a clone of the repository
+REPOSITORY = "reidkit/reidkit"
+BRANCH = "main"
+GITHUB_NOTEBOOKS = f"https://github.com/{REPOSITORY}/blob/{BRANCH}/notebooks/"
+COLAB_NOTEBOOKS = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/"
 
 
 @dataclass(frozen=True)
@@ -13,13 +24,36 @@ class Chapter:
     number: int
     title: str
     part: str
-    seed: str  # the source paper in shared/seeds ("" for foundations)
+    papers: tuple[str, ...]  # keys of the chapter's source papers in book/references.bib
     notebook: str  # file name under notebooks/
+    written: bool = False  # the notebook exists in the repository (a test keeps this true)
 
     @property
     def available(self) -> bool:
-        """True when the chapter's notebook exists in this checkout."""
-        return (NOTEBOOKS / self.notebook).is_file()
+        """True when the chapter is written (whether or not its file is on this machine)."""
+        return self.written
+
+    @property
+    def colab_url(self) -> str:
+        return COLAB_NOTEBOOKS + self.notebook
+
+    @property
+    def github_url(self) -> str:
+        return GITHUB_NOTEBOOKS + self.notebook
+
+    def path(self, notebooks: Path | None = None) -> Path | None:
+        """The notebook file in ``notebooks`` (default: this checkout's ``notebooks/``), or None
+        when it is not there (an installed package, or a chapter not written yet)."""
+        candidate = (NOTEBOOKS if notebooks is None else Path(notebooks)) / self.notebook
+        return candidate if candidate.is_file() else None
+
+    def link(self, notebooks: Path | None = None) -> str | None:
+        """Where to open the chapter: the local notebook when there is one, else its Colab URL;
+        None for a chapter that is not written yet."""
+        local = self.path(notebooks)
+        if local is not None:
+            return str(local)
+        return self.colab_url if self.written else None
 
 
 PARTS = (
@@ -31,22 +65,55 @@ PARTS = (
     "VI Real data at scale",
 )
 
+DATA = ("wu2017sysu", "nguyen2017regdb")
+FUSED, CSET, ACSA, CMSN, CAST, AGW = (
+    ("huang2024fused",),
+    ("lei2025cset",),
+    ("acsa2024",),
+    ("sun2025cmsn",),
+    ("wang2025cast",),
+    ("ye2021agw", "luo2019bag"),
+)
+
 CHAPTERS = (
-    Chapter(0, "Start here", PARTS[0], "", "00_start_here.ipynb"),
-    Chapter(1, "Cross-modal re-id and the synthetic data", PARTS[0], "", "01_synthetic_data.ipynb"),
-    Chapter(2, "Evaluation protocols", PARTS[0], "", "02_evaluation.ipynb"),
-    Chapter(3, "Vision Transformer from scratch", PARTS[0], "002", "03_vit.ipynb"),
-    Chapter(4, "A strong cross-modal baseline", PARTS[0], "", "04_baseline.ipynb"),
-    Chapter(5, "Augmentation", PARTS[1], "002", "05_augmentation.ipynb"),
-    Chapter(6, "CrossViT", PARTS[1], "002", "06_crossvit.ipynb"),
-    Chapter(7, "Channel and spatial attention", PARTS[1], "002", "07_csa.ipynb"),
-    Chapter(8, "Metric-learning losses and the ablation", PARTS[1], "002", "08_losses.ipynb"),
-    Chapter(9, "Similarity exchange", PARTS[2], "003", "09_similarity_exchange.ipynb"),
-    Chapter(10, "MHGA graph attention", PARTS[2], "003", "10_mhga.ipynb"),
-    Chapter(11, "CSET end to end", PARTS[2], "003", "11_cset.ipynb"),
-    Chapter(12, "Text encoders and global alignment", PARTS[3], "001", "12_text_global.ipynb"),
-    Chapter(13, "ACSA", PARTS[3], "001", "13_acsa.ipynb"),
-    Chapter(14, "CMSN", PARTS[3], "004", "14_cmsn.ipynb"),
-    Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], "000", "15_xray.ipynb"),
-    Chapter(16, "Real datasets, scale and speed", PARTS[5], "", "16_real_data.ipynb"),
+    Chapter(0, "Start here", PARTS[0], (), "00_start_here.ipynb", True),
+    Chapter(
+        1,
+        "Cross-modal re-id and the synthetic data",
+        PARTS[0],
+        DATA,
+        "01_synthetic_data.ipynb",
+        True,
+    ),
+    Chapter(
+        2,
+        "Evaluation protocols",
+        PARTS[0],
+        DATA + ("zhong2017rerank",),
+        "02_evaluation.ipynb",
+        True,
+    ),
+    Chapter(
+        3,
+        "Vision Transformer from scratch",
+        PARTS[0],
+        ("dosovitskiy2021vit", *FUSED),
+        "03_vit.ipynb",
+        True,
+    ),
+    Chapter(4, "A strong cross-modal baseline", PARTS[0], AGW, "04_baseline.ipynb", True),
+    Chapter(
+        5, "Augmentation", PARTS[1], (*FUSED, "muller2021trivialaugment"), "05_augmentation.ipynb"
+    ),
+    Chapter(6, "CrossViT", PARTS[1], FUSED, "06_crossvit.ipynb"),
+    Chapter(7, "Channel and spatial attention", PARTS[1], (*FUSED, "woo2018cbam"), "07_csa.ipynb"),
+    Chapter(8, "Metric-learning losses and the ablation", PARTS[1], FUSED, "08_losses.ipynb"),
+    Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb"),
+    Chapter(10, "MHGA graph attention", PARTS[2], CSET, "10_mhga.ipynb"),
+    Chapter(11, "CSET end to end", PARTS[2], CSET, "11_cset.ipynb"),
+    Chapter(12, "Text encoders and global alignment", PARTS[3], ACSA, "12_text_global.ipynb"),
+    Chapter(13, "ACSA", PARTS[3], ACSA, "13_acsa.ipynb"),
+    Chapter(14, "CMSN", PARTS[3], CMSN, "14_cmsn.ipynb"),
+    Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], CAST, "15_xray.ipynb"),
+    Chapter(16, "Real datasets, scale and speed", PARTS[5], (), "16_real_data.ipynb"),
 )

@@ -6,19 +6,24 @@
     python scripts/nbtool.py script nb.ipynb out.py       # notebook -> percent-format script
 
 The percent format: a line ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell
-whose lines are comments (``# text``). Committed notebooks carry outputs only for cells marked
-``# NBVAL_CHECK_OUTPUT`` (nbval compares them against a fresh smoke run); ``refresh`` makes
-those outputs by executing the notebook in the smoke profile. nbval skips cells without an
+whose lines are comments (``# text``). Cell tags follow as JSON, as in jupytext:
+``# %% tags=["hide-input"]`` (the book folds such a cell; ``skip-execution`` skips it there).
+Committed notebooks carry outputs only for cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval
+compares them against a fresh smoke run); ``refresh`` makes those outputs by executing the
+notebook in the smoke profile. nbval skips cells without an
 execution count, so a checked cell keeps one: its position among the code cells.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 
+TAGS = re.compile(r"tags=(\[.*\])")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 KEEP_METADATA = {"kernelspec", "language_info", "colab"}
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -70,7 +75,7 @@ def refresh(path: Path) -> None:
 
 def build(source: Path, target: Path) -> None:
     cells: list[nbformat.NotebookNode] = []
-    kind, lines = None, []
+    kind, lines, tags = None, [], []
 
     def flush() -> None:
         text = "\n".join(lines).strip("\n")
@@ -82,11 +87,17 @@ def build(source: Path, target: Path) -> None:
             cells.append(nbformat.v4.new_markdown_cell(md))
         elif kind == "code" and text:
             cells.append(nbformat.v4.new_code_cell(text))
+        else:
+            return
+        if tags:
+            cells[-1].metadata["tags"] = tags
 
     for line in source.read_text(encoding="utf-8").splitlines():
         if line.startswith("# %%"):
             flush()
             kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+            found = TAGS.search(line)
+            tags = json.loads(found.group(1)) if found else []
         elif kind is not None:
             lines.append(line)
     flush()
@@ -101,11 +112,13 @@ def script(source: Path, target: Path) -> None:
     nb = nbformat.read(source, as_version=4)
     parts = []
     for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        marker = f" tags={json.dumps(tags)}" if tags else ""
         if cell.cell_type == "markdown":
             body = "\n".join(f"# {line}" if line else "#" for line in cell.source.splitlines())
-            parts.append(f"# %% [markdown]\n{body}")
+            parts.append(f"# %% [markdown]{marker}\n{body}")
         else:
-            parts.append(f"# %%\n{cell.source}")
+            parts.append(f"# %%{marker}\n{cell.source}")
     target.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
 
 

@@ -19,6 +19,7 @@ from reidkit.viz.ranking import (
     rank_queries,
     ranked_list_figure,
     ranked_list_widget,
+    sample_queries,
 )
 
 
@@ -61,7 +62,9 @@ def test_figure_has_one_slider_step_per_query(records) -> None:
     figure = ranked_list_figure(dist, queries, gallery, "regdb", top_k=2)
     assert len(figure.data) == 2 * 3  # per query: itself and its top 2
     steps = figure.layout.sliders[0].steps
-    assert [s.label for s in steps] == ["0", "1"]
+    # the default sample: query 0 (rank-1 right) and query 1 (rank-1 wrong), in turn
+    assert [s.label for s in steps] == ["0 ok", "1 wrong"]
+    assert "rank-1 WRONG" in steps[1].args[1]["title.text"]
     assert steps[1].args[0]["visible"] == [False] * 3 + [True] * 3
     assert "AP 83.3%" in steps[0].args[1]["title.text"]  # RegDB: ranks 1 and 3 of id 1
     assert [t.visible for t in figure.data] == [True] * 3 + [False] * 3
@@ -86,3 +89,45 @@ def test_widget_redraws_on_slider_change(records) -> None:
     assert slider.max == 1 and box.figure.layout.title.text.startswith("Query 0")
     slider.value = 1
     assert box.figure.layout.title.text.startswith("Query 1")
+
+
+def _many_queries(ids: int = 8, per_id: int = 4):
+    """Queries of ``ids`` people (``per_id`` each, all of person 0 first, as a loader lists
+    them) against a one-image-per-person gallery; a query fails when its own gallery image is
+    not the nearest. Query q of person p fails when q is odd; person 7 has no gallery image."""
+    queries = [Record(f"q{p}_{q}.png", p, 3, "infrared") for p in range(ids) for q in range(per_id)]
+    gallery = [Record(f"g{p}.png", p if p < ids - 1 else 99, 1, "visible") for p in range(ids)]
+    dist = np.ones((len(queries), len(gallery)))
+    for row, record in enumerate(queries):
+        dist[row, record.pid] = 0.5 if row % 2 == 0 else 2.0  # odd queries: another is nearer
+    return queries, gallery, dist
+
+
+def test_sample_queries_spreads_over_identities_and_includes_failures() -> None:
+    queries, gallery, dist = _many_queries()
+    chosen = sample_queries(dist, queries, gallery, "regdb", count=8, seed=0)
+    assert len(chosen) == len(set(chosen)) == 8
+    rows = rank_queries(dist, queries, gallery, "regdb", top_k=1, queries=chosen)
+    verdicts = [row.matches[0] for row in rows]
+    assert verdicts == [True, False] * 4  # successes and failures in turn, half each
+    right = {queries[q].pid for q, ok in zip(chosen, verdicts) if ok}
+    wrong = {queries[q].pid for q, ok in zip(chosen, verdicts) if not ok}
+    assert len(right) == len(wrong) == 4  # four different people in each group
+    assert all(queries[q].pid != 7 for q in chosen)  # no true match: left out
+    assert chosen == sample_queries(dist, queries, gallery, "regdb", count=8, seed=0)
+    others = [sample_queries(dist, queries, gallery, "regdb", count=8, seed=s) for s in (1, 2)]
+    assert any(other != chosen for other in others)  # the seed decides
+    # the first 12 queries would be people 0, 1 and 2 only
+    assert len({queries[q].pid for q in range(8)}) == 2
+
+
+def test_sample_queries_fills_up_when_one_kind_is_short() -> None:
+    queries, gallery, dist = _many_queries()
+    dist[1::2] = np.where(dist[1::2] == 2.0, 0.5, dist[1::2])  # now every query succeeds ...
+    dist[1, 0] = 2.0  # ... except query 1 (person 0)
+    chosen = sample_queries(dist, queries, gallery, "regdb", count=6, seed=0)
+    rows = rank_queries(dist, queries, gallery, "regdb", top_k=1, queries=chosen)
+    assert [row.matches[0] for row in rows].count(False) == 1 and 1 in chosen
+    assert len(chosen) == 6 and len({queries[q].pid for q in chosen}) == 6  # person 0 once
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        sample_queries(dist, queries, gallery, "regdb", count=0)

@@ -121,3 +121,29 @@ def test_triplet_gradients_are_finite_with_duplicate_points():
     labels = torch.tensor([0, 0, 1, 1])
     (batch_hard_triplet(features, labels) + weighted_triplet(features, labels)[0]).backward()
     assert torch.isfinite(features.grad).all()
+
+
+def test_weighted_triplet_anchor_as_its_own_positive():
+    e = math.e
+    # Chapter 4's example. Anchor x=0 without itself: positives at 1 and 3 -> d_p = 2.7616;
+    # with itself (AGW's public code) positives at 0, 1 and 3, weights e^0, e^1, e^3:
+    dp0 = (0 * 1 + 1 * e + 3 * e**3) / (1 + e + e**3)  # = 2.645579
+    assert dp0 == pytest.approx(2.6456, abs=5e-5)
+    _, without, _ = weighted_triplet(LINE, LINE_LABELS)
+    loss, d_p, d_n = weighted_triplet(LINE, LINE_LABELS, anchor_as_positive=True)
+    assert without[0].item() == pytest.approx(2.7616, abs=5e-5)
+    assert d_p[0].item() == pytest.approx(dp0, abs=1e-5)
+    # Anchor x=1: positives at 0 (itself), 1 and 2; x=3: at 0, 2 and 3.
+    dp1 = (1 * e + 2 * e**2) / (1 + e + e**2)  # = 1.575210
+    dp2 = (2 * e**2 + 3 * e**3) / (1 + e**2 + e**3)  # = 2.635146
+    # Anchor x=5 is alone in identity 1: d_p = 0 (itself), and now it counts; its negatives
+    # at 5, 4 and 2 get weights e^-5, e^-4, e^-2.
+    dn3 = (5 * e**-5 + 4 * e**-4 + 2 * e**-2) / (e**-5 + e**-4 + e**-2)  # = 2.354421
+    assert d_p.tolist() == pytest.approx([dp0, dp1, dp2, 0.0], abs=1e-5)
+    assert d_n.tolist() == pytest.approx([5.0, 4.0, 2.0, dn3], abs=1e-5)
+    soft = [math.log1p(math.exp(p - n)) for p, n in zip([dp0, dp1, dp2, 0], [5, 4, 2, dn3])]
+    assert loss.item() == pytest.approx(sum(soft) / 4, abs=1e-5)
+    module = WeightedRegularizationTripletLoss(margin=1.0, anchor_as_positive=True)
+    hinges = [max(0.0, p - n + 1.0) for p, n in zip([dp0, dp1, dp2, 0], [5, 4, 2, dn3])]
+    assert module(LINE, LINE_LABELS).item() == pytest.approx(sum(hinges) / 4, abs=1e-5)
+    assert "anchor_as_positive=True" in repr(module)

@@ -13,6 +13,7 @@ from reidkit.viz.attention import (
     attention_overlay,
     attention_rollout,
     cls_attention_maps,
+    effective_patches,
     image_to_uint8,
 )
 
@@ -115,3 +116,17 @@ def test_patch_grid_numbers_patches_in_token_order() -> None:
     # token 4 is row 1, column 1: its centre is at (16 + 7.5, 16 + 7.5)
     assert (labels.x[3], labels.y[3]) == (23.5, 23.5)
     assert "4 x 2 = 8 patches" in fig.layout.title.text
+
+
+def test_effective_patches_counts_where_the_weight_is() -> None:
+    assert effective_patches(torch.ones(4, 2)) == pytest.approx(8.0)
+    one = torch.zeros(4, 2)
+    one[1, 1] = 0.3
+    assert effective_patches(one) == pytest.approx(1.0)
+    half = torch.tensor([[1.0, 1.0], [0.0, 0.0]])  # even over two patches
+    assert effective_patches(half) == pytest.approx(2.0)
+    skewed = torch.tensor([[3.0, 1.0]])  # p = 3/4, 1/4: between one and two patches
+    expected = np.exp(-(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
+    assert effective_patches(skewed) == pytest.approx(expected)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) has no weight"):
+        effective_patches(torch.zeros(2, 2))

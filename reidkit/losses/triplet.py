@@ -1,4 +1,4 @@
-"""Metric-learning losses over a mixed-modality batch (METHODS.md §5, eq. 14-15).
+"""Metric-learning losses over a mixed-modality batch (the book's "Methods and protocols", §5).
 
 Every loss here starts from the same matrix: Euclidean distances between all pairs of
 embeddings in the batch, whatever their modality, so that a visible anchor is pulled towards
@@ -8,11 +8,15 @@ its own identity's infrared images and pushed away from everybody else's.
 * Weighted regularisation triplet (the AGW baseline's loss): instead of the single hardest
   pair, a softmax-weighted average over all positives (weights ``softmax(d)``, so far positives
   count more) and all negatives (weights ``softmax(-d)``, so near negatives count more), with the
-  soft margin ``log(1 + exp(d_p - d_n))``; the hinge form ``max(0, d_p - d_n + margin)`` is the
-  paper's eq. 15.
+  soft margin ``log(1 + exp(d_p - d_n))``. With a number as ``margin`` it is the adaptive-weight
+  triplet of the fused-attention paper (Huang and Shen, eq. 15): the same ``d_p`` and ``d_n``
+  in the hinge ``max(0, d_p - d_n + margin)``. That paper sets the margin to 1, and its eq. 15
+  as printed has no hinge; we read that as a typo for eq. 14's ``[.]_+``.
 
-An anchor is never its own positive. Anchors without a positive or without a negative in the
-batch contribute nothing; a batch in which no anchor has both is an error.
+By default an anchor is never its own positive. AGW's public loss keeps it, at distance 0
+(``anchor_as_positive=True``), which lowers ``d_p``. Anchors without a positive or without a
+negative in the batch contribute nothing (with the anchor as its own positive, every anchor
+that has a negative counts, as in AGW); a batch in which no anchor has both is an error.
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ def pairwise_euclidean(x: Tensor, y: Tensor | None = None, eps: float = 1e-12) -
     return squared.clamp_min(eps).sqrt()
 
 
-def _masks(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """(positives, negatives) boolean masks (B, B); the diagonal is in neither."""
+def _masks(labels: Tensor, anchor_as_positive: bool = False) -> tuple[Tensor, Tensor]:
+    """(positives, negatives) boolean masks (B, B); the diagonal is a positive only when
+    ``anchor_as_positive``."""
     if labels.dim() != 1:
         raise ValueError(f"labels must have shape (B,), got {tuple(labels.shape)}")
     same = labels.unsqueeze(0) == labels.unsqueeze(1)  # (B, B)
+    if anchor_as_positive:
+        return same, ~same
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
 
@@ -82,16 +89,21 @@ def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 
 def weighted_triplet(
-    features: Tensor, labels: Tensor, margin: float | None = None
+    features: Tensor,
+    labels: Tensor,
+    margin: float | None = None,
+    anchor_as_positive: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The weighted regularisation triplet: returns ``(loss, d_p, d_n)``.
 
     ``d_p = sum_j softmax(d)_j d_j`` over the anchor's positives and ``d_n`` likewise with
     ``softmax(-d)`` over its negatives, each (B,). ``margin=None`` gives the soft margin
     ``log(1 + exp(d_p - d_n))`` (AGW); a number gives the hinge ``max(0, d_p - d_n + margin)``.
+    ``anchor_as_positive=True`` counts the anchor among its own positives at distance 0, as
+    AGW's public code does.
     """
     distances = pairwise_euclidean(features)  # (B, B)
-    positive, negative = _masks(labels)
+    positive, negative = _masks(labels, anchor_as_positive)
     valid = _valid_anchors(positive, negative)
     positive_weights = _masked_softmax(distances, positive)  # (B, B), rows sum to 1
     negative_weights = _masked_softmax(-distances, negative)  # (B, B)
@@ -121,12 +133,14 @@ class BatchHardTripletLoss(nn.Module):
 class WeightedRegularizationTripletLoss(nn.Module):
     """Module form of :func:`weighted_triplet` (soft margin when ``margin`` is None)."""
 
-    def __init__(self, margin: float | None = None) -> None:
+    def __init__(self, margin: float | None = None, anchor_as_positive: bool = False) -> None:
         super().__init__()
         self.margin = margin
+        self.anchor_as_positive = anchor_as_positive
 
     def forward(self, features: Tensor, labels: Tensor) -> Tensor:
-        return weighted_triplet(features, labels, self.margin)[0]
+        return weighted_triplet(features, labels, self.margin, self.anchor_as_positive)[0]
 
     def extra_repr(self) -> str:
-        return "soft margin" if self.margin is None else f"margin={self.margin}"
+        margin = "soft margin" if self.margin is None else f"margin={self.margin}"
+        return f"{margin}, anchor_as_positive={self.anchor_as_positive}"

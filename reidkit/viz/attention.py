@@ -43,6 +43,18 @@ def attention_rollout(
     return rollout[:, 0, 1:].reshape(-1, *grid)  # (B, grid_h, grid_w)
 
 
+def effective_patches(heatmap: Tensor) -> float:
+    """How many patches a (grid_h, grid_w) attention map is spread over: ``exp`` of the entropy
+    of the map scaled to sum 1. All weight on one patch gives 1; an even spread over N patches
+    gives N. A number to compare maps by, instead of judging their colours by eye."""
+    weights = heatmap.detach().double().flatten().clamp_min(0)
+    if weights.sum() <= 0:
+        raise ValueError(f"the attention map of shape {tuple(heatmap.shape)} has no weight")
+    p = weights / weights.sum()
+    entropy = -(p * p.clamp_min(1e-300).log()).sum()  # 0 log 0 counts as 0
+    return float(entropy.exp())
+
+
 def image_to_uint8(image: Tensor | np.ndarray) -> np.ndarray:
     """A (3, H, W) tensor or (H, W, 3) array -> (H, W, 3) uint8 for display; float images
     outside [0, 1] (e.g. normalised for the model) are rescaled to their min and max."""

@@ -3,7 +3,8 @@ and the query's AP under the protocol's rules.
 
 :func:`ranked_list_figure` is a plotly figure with a slider over queries, so it stays
 interactive in the static book; :func:`ranked_list_widget` is the ipywidgets version for a live
-kernel (works with ipywidgets 7.7 and 8).
+kernel (works with ipywidgets 7.7 and 8). The figure shows a seeded sample of queries
+(:func:`sample_queries`): spread over identities, successes and failures (rank-1 wrong) in turn.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image
 
 from reidkit.data.records import Record, read_image
 from reidkit.eval.distance import as_tensor
+from reidkit.eval.metrics import rank_metrics
 from reidkit.eval.reference import query_metrics, ranked_list
 
 MATCH, WRONG, QUERY = (42, 157, 69), (214, 40, 40), (60, 60, 60)  # border colours (RGB)
@@ -65,6 +67,71 @@ def rank_queries(
             )
         )
     return rows
+
+
+def _spread_over_identities(
+    rng: np.random.Generator,
+    candidates: np.ndarray,
+    pids: np.ndarray,
+    count: int,
+    shown: frozenset[int] = frozenset(),
+) -> list[int]:
+    """Up to ``count`` of ``candidates`` (query indices), one per identity in a shuffled order of
+    identities (those already ``shown`` last), then a second per identity, and so on."""
+    order = rng.permutation(candidates)
+    by_id: dict[int, list[int]] = {}
+    for index in order.tolist():
+        by_id.setdefault(int(pids[index]), []).append(index)
+    rounds = sorted(by_id.values(), key=lambda group: int(pids[group[0]]) in shown)
+    chosen: list[int] = []
+    while len(chosen) < count and any(rounds):
+        for group in rounds:
+            if group and len(chosen) < count:
+                chosen.append(group.pop(0))
+    return chosen
+
+
+def sample_queries(
+    distmat,
+    query_records: Sequence[Record],
+    gallery_records: Sequence[Record],
+    protocol: str,
+    count: int = 12,
+    seed: int = 0,
+) -> list[int]:
+    """``count`` query indices worth looking at, chosen with ``seed``.
+
+    Only queries with a true match left under the protocol count. Half of them (or as many as
+    there are) are *failures*, queries whose rank-1 item is another person; the rest are
+    successes. Within each group the queries are spread over identities (a second query of a
+    person only once every person in the group has one). The list alternates success and
+    failure, so both show up among the first few slider steps.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    q_pids = np.array([r.pid for r in query_records])
+    per_query = rank_metrics(
+        distmat,
+        q_pids,
+        [r.pid for r in gallery_records],
+        [r.camid for r in query_records],
+        [r.camid for r in gallery_records],
+        protocol,
+        max_rank=1,
+        return_per_query=True,
+    )
+    valid, first = per_query["valid"], per_query["first_rank"]
+    failures = np.flatnonzero(valid & (first != 1))
+    successes = np.flatnonzero(valid & (first == 1))
+    rng = np.random.default_rng(seed)
+    wrong = _spread_over_identities(rng, failures, q_pids, count)
+    keep_wrong = min(len(wrong), max(count // 2, count - len(successes)))
+    wrong = wrong[:keep_wrong]
+    shown = frozenset(int(q_pids[q]) for q in wrong)
+    right = _spread_over_identities(rng, successes, q_pids, count - keep_wrong, shown)
+    mixed = [q for pair in zip(right, wrong) for q in pair]
+    longer = right if len(right) > len(wrong) else wrong
+    return mixed + longer[len(mixed) // 2 :]
 
 
 def framed_thumbnail(
@@ -117,7 +184,12 @@ def _traces_and_labels(row: RankedQuery, query_records, gallery_records, size):
 
 def _title(row: RankedQuery, protocol: str) -> str:
     ap = "no true match" if row.ap is None else f"AP {100 * row.ap:.1f}%"
-    return f"Query {row.query} ({protocol}): {ap}; green = same person, red = another"
+    verdict = "rank-1 right" if row.matches[:1] == [True] else "rank-1 WRONG"
+    return f"Query {row.query} ({protocol}): {verdict}, {ap}; green = same person, red = another"
+
+
+def _label(row: RankedQuery) -> str:
+    return f"{row.query} {'ok' if row.matches[:1] == [True] else 'wrong'}"
 
 
 def ranked_list_figure(
@@ -128,12 +200,18 @@ def ranked_list_figure(
     top_k: int = 8,
     queries: Sequence[int] | None = None,
     size=(80, 40),
+    count: int = 12,
+    seed: int = 0,
 ) -> go.Figure:
     """Top-k gallery of each query, one query at a time, with a slider when there are several.
 
-    ``queries`` picks query indices (default: the first 12, to keep the page light).
+    ``queries`` picks query indices; by default :func:`sample_queries` chooses ``count`` of
+    them with ``seed`` (spread over identities, failures included; a few to keep the page
+    light). Each slider step is labelled with the query index and whether rank-1 is right.
     """
-    chosen = list(range(min(12, len(query_records)))) if queries is None else list(queries)
+    if queries is None:
+        queries = sample_queries(distmat, query_records, gallery_records, protocol, count, seed)
+    chosen = list(queries)
     rows = rank_queries(distmat, query_records, gallery_records, protocol, top_k, chosen)
     figure = go.Figure()
     labels, spans = [], []
@@ -150,7 +228,7 @@ def ranked_list_figure(
         steps.append(
             {
                 "method": "update",
-                "label": str(row.query),
+                "label": _label(row),
                 "args": [
                     {"visible": visible},
                     {"title.text": _title(row, protocol), "annotations": labels[n]},

@@ -3,33 +3,53 @@ geometry of the weighted triplet loss."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
 from reidkit.data.records import MODALITIES
 from reidkit.losses import pairwise_euclidean, weighted_triplet
+from reidkit.plotting import RENDERER, configure_plotly
 
 MODALITY_SYMBOLS = {"visible": "circle", "infrared": "diamond-open", "xray": "square", "text": "x"}
 EVAL_KEYS = ("rank1", "mAP", "mINP")
+# Keys of a train record that are not loss terms; every other numeric key is one.
+NON_LOSS_KEYS = frozenset({"kind", "epoch", "step", "lr", "images_per_s", "seconds"})
+LOSS_COLOURS = ("#264653", "#2a9d8f", "#e76f51", "#e9c46a", "#8338ec", "#f4a261", "#3a86ff")
+
+
+def loss_terms(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Names of the loss terms in the train records of ``records``: every numeric key that is
+    not bookkeeping (:data:`NON_LOSS_KEYS`), in the order they first appear, ``loss`` first."""
+    names: dict[str, None] = {}
+    for record in (r for r in records if r.get("kind") == "train"):
+        for key, value in record.items():
+            numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if numeric and key not in NON_LOSS_KEYS:
+                names[key] = None
+    return sorted(names, key=lambda name: name != "loss")  # stable: "loss" first, rest in order
 
 
 def loss_curve_figure(history: Sequence[dict[str, Any]], title: str = "Training") -> go.Figure:
-    """Per-step losses (left) and evaluation metrics per epoch (right) from a metrics log."""
+    """Per-step losses (left: every loss term the train records carry, e.g. ``loss``, ``ce``,
+    ``triplet``, ``distill``) and evaluation metrics per epoch (right) from a metrics log."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("losses per step", "evaluation"))
     train = [r for r in history if r.get("kind") == "train"]
-    for name, colour in (("loss", "#264653"), ("ce", "#2a9d8f"), ("triplet", "#e76f51")):
+    for number, name in enumerate(loss_terms(train)):
+        logged = [r for r in train if name in r]  # a term may start later than the others
         figure.add_trace(
             go.Scatter(
-                x=[r["step"] for r in train],
-                y=[r[name] for r in train],
+                x=[r["step"] for r in logged],
+                y=[r[name] for r in logged],
                 name=name,
                 mode="lines",
-                line={"color": colour},
+                line={"color": LOSS_COLOURS[number % len(LOSS_COLOURS)]},
             ),
             row=1,
             col=1,
@@ -54,12 +74,25 @@ def loss_curve_figure(history: Sequence[dict[str, Any]], title: str = "Training"
     return figure
 
 
+def figure_bundle(figure: go.Figure) -> dict[str, Any]:
+    """The MIME bundle the notebook's plotly renderer makes for ``figure``: with the
+    ``reidkit`` renderer, plotly JSON plus light HTML (no plotly.js inside); on Colab, HTML
+    that loads plotly.js from its CDN."""
+    if pio.renderers.default not in (RENDERER, "colab"):
+        configure_plotly()
+    return pio.renderers[pio.renderers.default].to_mimebundle(figure.to_dict())
+
+
 class LiveCurves:
     """A training callback that redraws :func:`loss_curve_figure` in the notebook.
 
-    It updates one display in place (``IPython.display`` with a display id), every ``every``
-    steps and after each evaluation, so it works with any front-end and leaves the final figure
-    in the saved notebook. Outside IPython it only collects the records.
+    Every ``every`` steps and after each evaluation it updates ONE output in place: the
+    figure's MIME bundle goes out raw with a display id, and later redraws replace it through
+    the display handle (``update_display_data``). Plotly figures cannot be displayed by id
+    themselves (their own display hook ignores the id, so each redraw would add an output).
+    This works in JupyterLab, Notebook, VS Code, Colab and under nbclient, needs no widget
+    library, and leaves the final figure in the saved notebook. Outside IPython it only
+    collects the records.
     """
 
     def __init__(self, every: int = 10, title: str = "Training") -> None:
@@ -83,11 +116,11 @@ class LiveCurves:
             return
         if get_ipython() is None:
             return
-        figure = loss_curve_figure(self.records, self.title)
+        bundle = figure_bundle(loss_curve_figure(self.records, self.title))
         if self.handle is None:
-            self.handle = display(figure, display_id=True)
+            self.handle = display(bundle, raw=True, display_id=True)
         else:
-            self.handle.update(figure)
+            self.handle.update(bundle, raw=True)
 
 
 def _modality_names(modalities: Sequence[Any]) -> list[str]:
@@ -170,14 +203,19 @@ def embedding_projection_figure(
 
 
 def triplet_geometry_figure(
-    points: torch.Tensor, labels: torch.Tensor, anchor: int = 0, margin: float = 0.3
+    points: torch.Tensor,
+    labels: torch.Tensor,
+    anchor: int = 0,
+    margin: float = 0.3,
+    anchor_as_positive: bool = False,
 ) -> go.Figure:
     """One anchor of the weighted triplet loss in 2-D: every positive and negative drawn with a
     marker size proportional to its softmax weight, and circles at the weighted distances
-    ``d_p`` (positives) and ``d_n`` (negatives)."""
+    ``d_p`` (positives) and ``d_n`` (negatives). ``anchor_as_positive`` counts the anchor among
+    its positives (at distance 0), as AGW's public loss does."""
     if points.shape[1] != 2:
         raise ValueError(f"points must be (N, 2) to draw, got {tuple(points.shape)}")
-    _, d_p, d_n = weighted_triplet(points, labels, margin)
+    _, d_p, d_n = weighted_triplet(points, labels, margin, anchor_as_positive)
     distances = pairwise_euclidean(points)[anchor]
     same = labels == labels[anchor]
     figure = go.Figure()
@@ -205,7 +243,7 @@ def triplet_geometry_figure(
         ("negatives", ~same, -1.0, "#e76f51"),
     ):
         mask = mask.clone()
-        mask[anchor] = False
+        mask[anchor] = anchor_as_positive and group == "positives"
         weights = torch.softmax(sign * distances[mask], dim=0)
         figure.add_trace(
             go.Scatter(

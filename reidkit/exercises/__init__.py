@@ -1,0 +1,89 @@
+"""Checkable exercises: write a piece of the library yourself, then compare it with reidkit's.
+
+Each ``check_<name>(your_function)`` runs your function and the library's on the same seeded
+inputs (random ones and the edge cases that catch the usual slips) and returns a result that
+shows as one line: a success line, or the first case where they differ and what differs
+(a shape, a type, an exception, the largest difference and where it is). ``bool(result)`` is
+True when every case agrees. The checks never change the global random state (except
+``check_seed_everything``, which restores it).
+
+    >>> from reidkit.exercises import check_pairwise_euclidean
+    >>> check_pairwise_euclidean(torch.cdist)   # doctest: +SKIP
+    ✓ pairwise_euclidean: agrees with reidkit.losses.pairwise_euclidean on all 4 cases
+
+:data:`CHAPTER_EXERCISES` lists the checks of each chapter.
+"""
+
+from reidkit.exercises.baseline import (
+    check_batch_hard_triplet,
+    check_bnneck,
+    check_label_smoothing_ce,
+    check_weighted_triplet,
+)
+from reidkit.exercises.checking import Case, CheckResult, describe_difference, run_check
+from reidkit.exercises.evaluation import (
+    check_average_precision,
+    check_cmc,
+    check_inverse_negative_penalty,
+    check_sysu_ranked_list,
+)
+from reidkit.exercises.start import (
+    check_choose_profile,
+    check_pairwise_euclidean,
+    check_seed_everything,
+)
+from reidkit.exercises.synthetic import (
+    check_denormalize,
+    check_model_input,
+    check_raw_pixel_features,
+)
+from reidkit.exercises.vit import (
+    check_attention_rollout,
+    check_attention_weights,
+    check_patch_embedding,
+    check_resize_pos_embed,
+)
+
+CHAPTER_EXERCISES = {
+    0: (check_seed_everything, check_choose_profile, check_pairwise_euclidean),
+    1: (check_model_input, check_denormalize, check_raw_pixel_features),
+    2: (
+        check_average_precision,
+        check_inverse_negative_penalty,
+        check_cmc,
+        check_sysu_ranked_list,
+    ),
+    3: (
+        check_patch_embedding,
+        check_attention_weights,
+        check_resize_pos_embed,
+        check_attention_rollout,
+    ),
+    4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
+}
+
+__all__ = [
+    "CHAPTER_EXERCISES",
+    "Case",
+    "CheckResult",
+    "check_attention_rollout",
+    "check_attention_weights",
+    "check_average_precision",
+    "check_batch_hard_triplet",
+    "check_bnneck",
+    "check_choose_profile",
+    "check_cmc",
+    "check_denormalize",
+    "check_inverse_negative_penalty",
+    "check_label_smoothing_ce",
+    "check_model_input",
+    "check_pairwise_euclidean",
+    "check_patch_embedding",
+    "check_raw_pixel_features",
+    "check_resize_pos_embed",
+    "check_seed_everything",
+    "check_sysu_ranked_list",
+    "check_weighted_triplet",
+    "describe_difference",
+    "run_check",
+]

@@ -1,0 +1,271 @@
+"""Exercise checkers: each passes the library's own function (and a hand-written solution)
+and fails a plausible wrong answer, saying which case and what differs."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reidkit import exercises
+from reidkit.data import transforms
+from reidkit.data.transforms import MEAN, STD, denormalize
+from reidkit.exercises import (
+    CHAPTER_EXERCISES,
+    Case,
+    baseline,
+    describe_difference,
+    evaluation,
+    run_check,
+    start,
+    vit,
+)
+from reidkit.losses import batch_hard_triplet, label_smoothing_cross_entropy, pairwise_euclidean
+from reidkit.models.pretrained import resize_pos_embed
+from reidkit.utils import seed_everything
+from reidkit.viz.attention import attention_rollout
+
+
+# Hand-written solutions, as a learner would write them.
+def my_average_precision(matches):
+    ranks = np.flatnonzero(matches) + 1
+    return float(np.mean(np.arange(1, len(ranks) + 1) / ranks))
+
+
+def my_raw_pixel_features(images, size):
+    return F.adaptive_avg_pool2d(images, size).flatten(1)  # (B, 3 * h * w)
+
+
+def box_means(images, size):
+    B, C, H, W = images.shape
+    h, w = size
+    boxes = images.reshape(B, C, h, H // h, w, W // w)  # only right when h | H and w | W
+    return boxes.mean(dim=(3, 5)).flatten(1)
+
+
+def my_cmc(ranked_pids, query_pid, max_rank, deduplicate):
+    ids = list(dict.fromkeys(ranked_pids.tolist())) if deduplicate else ranked_pids.tolist()
+    return (np.arange(1, max_rank + 1) >= ids.index(query_pid) + 1).astype(float)
+
+
+def my_patch_embedding(images, weight, bias, patch_size):
+    columns = F.unfold(images, patch_size, stride=patch_size)  # (B, C*P*P, N)
+    return columns.transpose(1, 2) @ weight.flatten(1).T + bias  # (B, N, D)
+
+
+def my_attention_weights(attention, h):
+    B, N, D = h.shape
+    qkv = attention.qkv(h).reshape(B, N, 3, attention.num_heads, D // attention.num_heads)
+    q, k, _ = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, N, head_dim)
+    return (q @ k.transpose(-2, -1) / (D // attention.num_heads) ** 0.5).softmax(-1)
+
+
+def my_bnneck(features, neck, unbiased=False):
+    bn = neck.bn
+    if neck.training:
+        mean, var = features.mean(0), features.var(0, unbiased=unbiased)
+    else:
+        mean, var = bn.running_mean, bn.running_var
+    return (features - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias
+
+
+def no_numpy_seed(seed):
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def plain_softmax_ce(logits, targets, epsilon):
+    probabilities = logits.exp() / logits.exp().sum(1, keepdim=True)  # overflows
+    target = torch.full_like(probabilities, epsilon / logits.shape[1])
+    target[torch.arange(len(targets)), targets] += 1 - epsilon
+    return -(target * probabilities.log()).sum(1).mean()
+
+
+def hard_triplet_over_all_anchors(features, labels, margin):
+    d = torch.cdist(features, features)
+    same = labels[:, None] == labels[None]
+    hardest_positive = d.masked_fill(~same, -1).amax(1)
+    hardest_negative = d.masked_fill(same, float("inf")).amin(1)
+    return F.relu(hardest_positive - hardest_negative + margin).mean()  # keeps lonely anchors
+
+
+def rollout_wrong_order(attentions, grid, residual=0.5):
+    result = None
+    for weights in attentions:
+        eye = torch.eye(weights.shape[-1])
+        mixed = residual * eye + (1 - residual) * weights.mean(1)
+        mixed = mixed / mixed.sum(-1, keepdim=True)
+        result = mixed if result is None else result @ mixed  # earlier layers on the left
+    return result[:, 0, 1:].reshape(-1, *grid)
+
+
+CHECKS = [
+    # (check, the library's function or a correct solution, a wrong answer, words of the failure)
+    (start.check_seed_everything, seed_everything, no_numpy_seed, "['numpy']"),
+    (
+        start.check_choose_profile,
+        start.reference_choose_profile,
+        lambda env, cuda: env.get("REIDKIT_PROFILE") or ("smoke" if "CI" in env else "quick"),
+        "nothing set, a GPU): got 'quick', expected 'full'",
+    ),
+    (
+        start.check_pairwise_euclidean,
+        pairwise_euclidean,
+        lambda x, y: ((x[:, None] - y[None]) ** 2).sum(-1),  # squared distances
+        "case 1 of 4",
+    ),
+    (start.check_pairwise_euclidean, torch.cdist, lambda x, y: torch.cdist(y, x), "shape (5, 4)"),
+    (
+        exercises.check_model_input,
+        lambda image, size: transforms.test_transform(size)(image),
+        lambda image, size: torch.from_numpy(
+            np.asarray(image.resize(size[::-1]), np.float32) / 255
+        ).permute(2, 0, 1),  # not normalised
+        "values differ",
+    ),
+    (
+        exercises.check_denormalize,
+        denormalize,
+        lambda x: x * torch.tensor(STD).view(3, 1, 1) + torch.tensor(MEAN).view(3, 1, 1),
+        "expected 1",  # not clamped
+    ),
+    (exercises.check_raw_pixel_features, my_raw_pixel_features, box_means, "unequal size"),
+    (
+        evaluation.check_average_precision,
+        my_average_precision,
+        lambda m: float(np.mean(np.cumsum(m) / np.arange(1, len(m) + 1))),  # every rank
+        "got 0.240794, expected 0.392857",
+    ),
+    (
+        evaluation.check_inverse_negative_penalty,
+        lambda m: np.sum(m) / (np.flatnonzero(m)[-1] + 1),
+        lambda m: 1 / (np.flatnonzero(m)[-1] + 1),
+        "expected 0.285714",
+    ),
+    (evaluation.check_cmc, my_cmc, lambda p, q, k, d: my_cmc(p, q, k, False), "de-duplicated"),
+    (
+        evaluation.check_sysu_ranked_list,
+        evaluation.reference_sysu_ranked_list,
+        lambda d, qp, qc, gp, gc: np.argsort(d, kind="stable").tolist(),  # nothing removed
+        "got shape (12,), expected shape (9,)",
+    ),
+    (
+        vit.check_patch_embedding,
+        my_patch_embedding,
+        lambda x, w, b, p: my_patch_embedding(x, w, b, p).transpose(1, 2),
+        "got shape",
+    ),
+    (
+        vit.check_attention_weights,
+        my_attention_weights,
+        lambda a, h: my_attention_weights(a, h).transpose(-2, -1),
+        "values differ",
+    ),
+    (
+        vit.check_resize_pos_embed,
+        resize_pos_embed,
+        lambda pe, old, new: torch.cat(
+            [
+                pe[:, :1],
+                F.interpolate(
+                    pe[:, 1:].reshape(1, *old, -1).permute(0, 3, 1, 2), new, mode="bicubic"
+                )
+                .flatten(2)
+                .transpose(1, 2),
+            ],
+            1,
+        ),  # no antialiasing when shrinking
+        "14x14 (224x224) to 16x8",
+    ),
+    (vit.check_attention_rollout, attention_rollout, rollout_wrong_order, "three layers"),
+    (
+        baseline.check_label_smoothing_ce,
+        label_smoothing_cross_entropy,
+        plain_softmax_ce,
+        "large logits (exp overflows)): got nan",
+    ),
+    (
+        baseline.check_batch_hard_triplet,
+        batch_hard_triplet,
+        hard_triplet_over_all_anchors,
+        "chapter 4's line",
+    ),
+    (
+        baseline.check_weighted_triplet,
+        baseline.reference_weighted_triplet,
+        lambda f, y: exercises.baseline.reference_weighted_triplet(f, y) * 1.01,
+        "16 features, 4 identities",
+    ),
+    (
+        baseline.check_bnneck,
+        my_bnneck,
+        lambda f, neck: my_bnneck(f, neck, unbiased=True),
+        "training mode: the batch's statistics",
+    ),
+]
+
+
+@pytest.mark.parametrize("check, right, wrong, words", CHECKS, ids=[c[0].__name__ for c in CHECKS])
+def test_check_passes_a_right_answer_and_fails_a_wrong_one(check, right, wrong, words):
+    passed = check(right)
+    assert passed and passed.message.startswith("✓"), passed.message
+    failed = check(wrong)
+    assert not failed and failed.message.startswith("✗"), failed.message
+    assert words in failed.message
+    assert failed.failing_case is not None and repr(failed) == failed.message
+
+
+def test_every_chapter_of_part_one_has_three_checks():
+    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4]
+    for chapter, checks in CHAPTER_EXERCISES.items():
+        assert len(checks) >= 3, f"chapter {chapter}"
+        assert all(check.__name__.startswith("check_") for check in checks)
+    listed = {check for checks in CHAPTER_EXERCISES.values() for check in checks}
+    assert listed == {c for c in (c[0] for c in CHECKS)}  # each is tested above
+
+
+def test_checks_leave_the_global_random_state_alone():
+    torch.manual_seed(5)
+    np.random.seed(5)  # noqa: NPY002
+    expected = torch.rand(2), np.random.rand(2)  # noqa: NPY002
+    torch.manual_seed(5)
+    np.random.seed(5)  # noqa: NPY002
+    for checks in CHAPTER_EXERCISES.values():
+        for check in checks:
+            check(lambda *args, **kwargs: None)
+    assert torch.equal(torch.rand(2), expected[0])
+    assert np.array_equal(np.random.rand(2), expected[1])  # noqa: NPY002
+
+
+def test_stubs_exceptions_and_non_functions_are_reported():
+    def stub(x, y):
+        raise NotImplementedError
+
+    assert "not written yet" in start.check_pairwise_euclidean(stub).message
+    assert "returned None" in start.check_pairwise_euclidean(lambda x, y: None).message
+    crash = start.check_pairwise_euclidean(lambda x, y: x @ y)
+    assert "raised RuntimeError" in crash.message and crash.failing_case == 1
+    assert not run_check("demo", 3, abs, [Case("one", (1,))], "abs")
+
+
+def test_describe_difference_names_what_differs():
+    assert describe_difference(torch.ones(2, 3), np.ones((2, 3))) == ""
+    assert (
+        describe_difference(torch.ones(3), np.ones((2, 3)))
+        == "got shape (3,), expected shape (2, 3)"
+    )
+    assert describe_difference(1.5, 1.5 + 1e-7) == ""
+    assert describe_difference(np.array([1, 2, 4]), [1, 2, 3]) == (
+        "1 of 3 values differ; largest |difference| 1 at index (2,): got 4, expected 3"
+    )
+    assert describe_difference([0, 1], np.array([0, 1])) == ""  # integers compare exactly
+    assert "index (1,): got 5, expected 2" in describe_difference([1, 5], np.array([1, 2]))
+    assert describe_difference((1.0, 2.0), (1.0, 2.5)).startswith("item 1 of the tuple")
+    assert describe_difference("quick", "full") == "got 'quick', expected 'full'"
+    assert "expected a tuple of 2" in describe_difference(1.0, (1.0, 2.0))
+    assert "expected a dict" in describe_difference({"a": 1}, {"b": 1})
+    assert describe_difference(float("nan"), 1.0).startswith("got nan")
+    assert describe_difference("text", 1.0) == "expected float, got str"
