@@ -13,12 +13,18 @@ from pathlib import Path
 
 import plotly.io as pio
 import pytest
+import torch
+from torch import nn
 
 from reidkit.cli import main
 from reidkit.profiles import get_profile
 from reidkit.train.ablate import (
     RESULTS,
     AblationError,
+    count_parameters,
+    embedding_parameters,
+    final_metrics,
+    inference_ms,
     load_spec,
     parse_spec,
     read_results,
@@ -44,6 +50,16 @@ rows:
   - name: no triplet
     overrides: {baseline.loss.triplet: none}
 """
+
+
+@pytest.fixture()
+def one_thread():
+    """Smoke models are tiny: one thread trains them fastest, and a second one only spins
+    against other processes on a busy 2-core machine (measured: 4 s instead of 60 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def write_spec(tmp_path: Path, text: str) -> Path:
@@ -73,6 +89,7 @@ def write_spec(tmp_path: Path, text: str) -> Path:
         ("base: {}\nseeds: [0]\nrows: {x: {seed: 3}}\n", "rows[0] 'x': seed is set by the runner"),
         ("base: {epochs: 0}\nseeds: [0]\n" + ROWS, "base.epochs: must be >= 1"),
         ("base: missing.yaml\nseeds: [0]\n" + ROWS, "config file not found"),
+        ("base: profile:huge\nseeds: [0]\n" + ROWS, "base: unknown profile 'huge'"),
         (
             "base: {}\nseeds: [0]\npaper: {source: T1, rows: {ghost: {R1: 1}}}\n" + ROWS,
             "paper.rows.ghost: not a row of this spec",
@@ -176,6 +193,40 @@ def test_figure_has_error_bars_and_the_paper():
     assert paper.name == "paper: Seed 002, Table 3" and list(paper.y) == [64.88]
 
 
+def test_final_metrics_prefer_the_selected_models_test():
+    history = [
+        {"kind": "eval", "epoch": 1, "R1": 0.1},
+        {"kind": "eval", "epoch": 2, "R1": 0.2},
+        {"kind": "test", "epoch": 1, "selected_by": "mAP on validation", "R1": 0.3},
+    ]
+    assert final_metrics(history, 2, Path("run")) == ({"R1": 0.3}, "test at epoch 1")
+    assert final_metrics(history[:2], 2, Path("run")) == ({"R1": 0.2}, "eval at epoch 2")
+    with pytest.raises(AblationError, match="run: no evaluation after the last epoch"):
+        final_metrics(history[:1], 2, Path("run"))
+
+
+class Toy(nn.Module):
+    """An embedding layer and a classifier that only training uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.classifier = nn.Linear(3 * 4 * 2, 5), nn.Linear(5, 7)
+
+    def forward_embedding(self, batch) -> torch.Tensor:
+        return self.embed(batch.images.flatten(1))  # (B, 3 * H * W) -> (B, 5)
+
+
+def test_parameter_counts_and_timing():
+    model = Toy().train()
+    model.classifier.requires_grad_(False)
+    assert count_parameters(model) == 24 * 5 + 5 + 5 * 7 + 7
+    assert embedding_parameters(model, (4, 2), torch.device("cpu")) == 24 * 5 + 5
+    assert model.training and not model.classifier.weight.requires_grad  # left as it was
+    assert all(p.grad is None for p in model.parameters())
+    assert inference_ms(model, (4, 2), 3, torch.device("cpu"), warmup=1, repeats=2) > 0
+    assert model.training
+
+
 class Interrupt(Exception):
     pass
 
@@ -188,9 +239,10 @@ def stop_at_epoch(epoch: int):
     return callback
 
 
-def test_resume_and_changed_spec(tmp_path, monkeypatch):
+def test_resume_and_changed_spec(tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "cache"))
-    values = {**_spec_values(), "base": {**_spec_values()["base"], "epochs": 2}}
+    base = config_from_profile(get_profile("smoke"), epochs=2).to_dict()  # the inline form
+    values = {"base": base, "timing": {"batch_sizes": [1, 4], "warmup": 0, "repeats": 1}}
     spec = parse_spec({**values, "rows": {"baseline": {}}, "seeds": [3]}, out=str(tmp_path / "a"))
     with pytest.raises(Interrupt):
         run_ablation(spec, progress=False, log=lambda _: None, callbacks=[stop_at_epoch(2)])
@@ -203,8 +255,8 @@ def test_resume_and_changed_spec(tmp_path, monkeypatch):
     assert first.stat().st_mtime_ns == stamp  # epoch 1 was not trained again
     log = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log if r["kind"] == "epoch"] == [1, 2]
-    final = [r for r in log if r["kind"] == "eval"][-1]
-    assert final["epoch"] == 2 and done["metrics"]["mAP"] == final["mAP"]
+    assert (done["metrics"], done["metrics_from"]) == final_metrics(log, 2, folder)
+    assert done["resumed_after_epoch"] == 1
     changed = parse_spec(
         {**values, "rows": {"baseline": _no_triplet()}, "seeds": [3]}, out=str(tmp_path / "a")
     )
@@ -213,12 +265,6 @@ def test_resume_and_changed_spec(tmp_path, monkeypatch):
     (redone,) = run_ablation(changed, progress=False, rerun_changed=True, log=lambda _: None)
     assert redone["config_hash"] != done["config_hash"]
     assert len(read_results(tmp_path / "a" / RESULTS)) == 1
-
-
-def _spec_values() -> dict:
-    import yaml
-
-    return yaml.safe_load(SMOKE.read_text())
 
 
 def line_count(path: Path) -> int:
@@ -231,6 +277,7 @@ def test_kill_mid_grid_then_finish(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "reidkit", "ablate", str(SMOKE), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "REIDKIT_CACHE": str(tmp_path / "cache")}
+    env["OMP_NUM_THREADS"] = "1"  # as the one_thread fixture
     first = subprocess.Popen([*command, "--no-progress"], env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while line_count(out / RESULTS) < 1 and first.poll() is None and time.monotonic() < deadline:

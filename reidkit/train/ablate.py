@@ -11,7 +11,9 @@ and n) and ``figure.json`` (plotly, error bars) with :mod:`reidkit.viz.ablation`
 A spec (YAML; paths relative to the spec file)::
 
     name: triplet ablation                 # optional; default: the file's name
-    base: ../synthetic.yaml                # a training configuration, or an inline mapping
+    base: ../synthetic.yaml                # a training configuration, an inline mapping, or
+                                           #   profile:smoke (config_from_profile; "profile":
+                                           #   the active profile, REIDKIT_PROFILE)
     rows:                                  # name + overrides in the configuration's YAML form
       - name: baseline                     #   (no overrides: the base itself)
       - name: no triplet
@@ -51,9 +53,16 @@ import torch
 from torch import nn
 
 from reidkit.data.batch import image_batch
+from reidkit.profiles import get_profile
 from reidkit.train.checkpoint import atomic_write, latest_checkpoint
-from reidkit.train.config import TrainConfig, config_from_dict, load_config, read_yaml
-from reidkit.train.typed import Checked, bounded, build, merge
+from reidkit.train.config import (
+    TrainConfig,
+    config_from_dict,
+    config_from_profile,
+    load_config,
+    read_yaml,
+)
+from reidkit.typed import Checked, bounded, build, merge
 from reidkit.utils import runs_dir
 
 RESULTS = "results.jsonl"
@@ -206,6 +215,18 @@ def build_rows(base: TrainConfig, rows: Any) -> list[Row]:
     return built
 
 
+def base_config(base: str | dict[str, Any], folder: Path) -> TrainConfig:
+    """The spec's ``base``: ``profile[:NAME]``, a file relative to ``folder``, or a mapping."""
+    if isinstance(base, str) and base.split(":")[0] != "profile":
+        return load_config(folder / base)  # its errors name the file
+    try:
+        if isinstance(base, str):
+            return config_from_profile(get_profile(base.partition(":")[2] or None))
+        return config_from_dict(base)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"base: {error}" if isinstance(base, str) else f"base.{error}") from None
+
+
 def check_spec(spec: SpecFile) -> None:
     if not spec.seeds or len(set(spec.seeds)) != len(spec.seeds) or min(spec.seeds) < 0:
         raise ValueError(f"seeds: expected distinct seeds >= 0 (at least one), got {spec.seeds}")
@@ -224,13 +245,7 @@ def parse_spec(
         raise ValueError(f"{missing[0]}: missing; a spec needs base, rows and seeds")
     spec = build(SpecFile, values)
     check_spec(spec)
-    if isinstance(spec.base, str):
-        base = load_config(Path(folder) / spec.base)
-    else:
-        try:
-            base = config_from_dict(spec.base)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"base.{error}") from None
+    base = base_config(spec.base, Path(folder))
     rows = build_rows(base, spec.rows)
     if spec.paper is not None:
         unknown = sorted(set(spec.paper.rows) - {r.name for r in rows})
@@ -396,6 +411,21 @@ def device_name(device: torch.device) -> str:
 
 
 # ---- running ------------------------------------------------------------------------------
+def final_metrics(
+    history: Sequence[dict[str, Any]], epochs: int, folder: Path
+) -> tuple[dict[str, float], str]:
+    """A run's result and where it comes from: the test evaluation of the model selected on
+    validation where the log has one, else the evaluation after the last epoch."""
+    tests = [r for r in history if r.get("kind") == "test"]
+    evals = [r for r in history if r.get("kind") == "eval" and r["epoch"] == epochs]
+    if not (tests or evals):
+        raise AblationError(f"{folder}: no evaluation after the last epoch in its log")
+    final = (tests or evals)[-1]
+    values = {k: v for k, v in final.items() if k not in ("kind", "epoch")}
+    source = f"{final['kind']} at epoch {final['epoch']}"
+    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}, source
+
+
 def train_run(
     run: Run, timing: TimingOptions, progress: bool = True, callbacks: Sequence[Callback] = ()
 ) -> dict[str, Any]:
@@ -407,9 +437,7 @@ def train_run(
     start = time.perf_counter()
     trainer, history = train(run.config, callbacks, resume=True, progress=progress)
     wall = time.perf_counter() - start
-    evals = [r for r in history if r.get("kind") == "eval"]
-    if not evals or evals[-1]["epoch"] != run.config.epochs:
-        raise AblationError(f"{run.folder}: no evaluation after the last epoch in its log")
+    metrics, source = final_metrics(history, run.config.epochs, run.folder)
     model, device, size = trainer.model, trainer.device, run.config.data.img_size
     ms = {
         str(b): inference_ms(model, size, b, device, timing.warmup, timing.repeats)
@@ -419,7 +447,8 @@ def train_run(
         "row": run.row.name,
         "seed": run.seed,
         "config_hash": run.config_hash,
-        "metrics": {k: v for k, v in evals[-1].items() if k not in ("kind", "epoch")},
+        "metrics": metrics,
+        "metrics_from": source,
         "epochs": run.config.epochs,
         "params": count_parameters(model),
         "params_inference": embedding_parameters(model, size, device),
@@ -506,6 +535,9 @@ def run_ablation(
         finished = {(r["row"], r["seed"]) for r in records}
         for i, run in enumerate(todo, 1):
             head = f"[{i}/{len(todo)}] {run.row.name}, seed {run.seed}:"
+            if dry_run and run in stale:
+                log(f"{head} to rerun in {run.folder} (its configuration changed)")
+                continue
             if (run.row.name, run.seed) in finished:
                 log(f"{head} skip (finished)")
                 continue
