@@ -9,7 +9,7 @@ import sys
 
 import reidkit
 
-SUBCOMMANDS = ("info", "synth", "train", "eval", "demo")
+SUBCOMMANDS = ("info", "synth", "train", "eval", "ablate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

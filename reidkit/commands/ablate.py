@@ -1,0 +1,45 @@
+"""``reidkit ablate SPEC``: train every row of an ablation at every seed, then tabulate."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train rows x seeds of an ablation spec and tabulate them (see configs/ablations/)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="YAML ablation spec, e.g. configs/ablations/smoke.yaml")
+    parser.add_argument("--out", help="output folder (default: the spec's out)")
+    parser.add_argument("--rows", nargs="+", metavar="ROW", help="run only these rows (names)")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these seeds")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the runs and their state; train nothing"
+    )
+    parser.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="delete and rerun runs whose configuration the spec has changed since they ran",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from reidkit.train.ablate import load_spec, run_ablation
+    from reidkit.viz.ablation import ablation_markdown
+
+    spec = load_spec(args.spec, out=args.out)
+    print(f"ablation {spec.name!r}: {len(spec.rows)} rows x {len(spec.seeds)} seeds -> {spec.out}")
+    run_ablation(
+        spec,
+        rows=args.rows,
+        seeds=args.seeds,
+        progress=not args.no_progress,
+        rerun_changed=args.rerun_changed,
+        dry_run=args.dry_run,
+        log=lambda line: print(line, flush=True),
+    )
+    if not args.dry_run:
+        print()
+        print(ablation_markdown(spec.out))
+        print(f"results: {spec.out}/results.jsonl, table.md, table.json, figure.json")
+    return 0
