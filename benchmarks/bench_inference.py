@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 
 from reidkit.profiles import PROFILES, get_profile
-from reidkit.train.ablate import count_parameters, device_name, embedding_parameters, inference_ms
 from reidkit.train.config import config_from_profile
+from reidkit.train.measure import count_parameters, device_name, embedding_parameters, inference_ms
 from reidkit.train.run import build_model
 from reidkit.utils import get_device
 

@@ -18,21 +18,17 @@ from torch import nn
 
 from reidkit.cli import main
 from reidkit.profiles import get_profile
-from reidkit.train.ablate import (
+from reidkit.train.ablate import final_metrics, read_results, run_ablation
+from reidkit.train.ablation_spec import (
     RESULTS,
     AblationError,
-    count_parameters,
-    embedding_parameters,
-    final_metrics,
-    inference_ms,
     load_spec,
     parse_spec,
-    read_results,
-    run_ablation,
     slugify,
     values_hash,
 )
 from reidkit.train.config import config_from_profile
+from reidkit.train.measure import count_parameters, embedding_parameters, inference_ms
 from reidkit.viz.ablation import (
     ablation_figure,
     ablation_markdown,

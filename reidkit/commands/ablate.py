@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidkit.train.ablate import load_spec, run_ablation
+    from reidkit.train.ablate import run_ablation
+    from reidkit.train.ablation_spec import load_spec
     from reidkit.viz.ablation import ablation_markdown
 
     spec = load_spec(args.spec, out=args.out)

@@ -19,6 +19,7 @@ from reidkit.models.raw_pixels import RawPixels
 from reidkit.profiles import Profile, get_profile
 from reidkit.train.config import TrainConfig, config_from_profile
 from reidkit.train.run import Prepared, prepare, train
+from reidkit.train.selection import final_record
 from reidkit.utils import runs_dir
 from reidkit.viz.training import loss_curve_figure
 
@@ -33,16 +34,6 @@ class DemoResult:
     metrics: dict[str, float]  # the trained baseline, IR -> visible, all-search, single-shot
     raw_pixels: dict[str, float]  # chapter 1's raw-pixel retrieval, same protocol and data
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def final_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's reported result: the test evaluation of the model selected on validation
-    when there is one, else the last evaluation."""
-    tests = [r for r in history if r["kind"] == "test"]
-    evals = [r for r in history if r["kind"] == "eval"]
-    if not (tests or evals):
-        raise ValueError("the run logged no evaluation")
-    return (tests or evals)[-1]
 
 
 def metrics_markdown(rows: dict[str, dict[str, float]], caption: str) -> str:
@@ -109,7 +100,7 @@ def run_demo(
         f"{prepared.num_classes} identities ({len(prepared.records)} images)"
     )
     trainer, history = train(config, resume=resume, progress=progress, prepared=prepared)
-    final = final_metrics(history)
+    final = final_record(history)
     metrics = {k: final[k] for k in METRIC_KEYS}
     seconds = time.perf_counter() - start
 

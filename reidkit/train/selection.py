@@ -101,3 +101,13 @@ def selected_weights(folder: str | Path) -> Path | None:
     if not weights.is_file():
         raise FileNotFoundError(f"{pointer} names {weights.name}, which is missing")
     return weights
+
+
+def final_record(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's reported result: the test evaluation of the model selected on validation when
+    the log has one, else the last evaluation (a ValueError when there is neither)."""
+    tests = [r for r in history if r.get("kind") == "test"]
+    evals = [r for r in history if r.get("kind") == "eval"]
+    if not (tests or evals):
+        raise ValueError("the run logged no evaluation")
+    return (tests or evals)[-1]

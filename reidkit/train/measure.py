@@ -1,0 +1,71 @@
+"""Measurements of a trained model that every ablation table reports: parameters (all, and
+those the retrieval embedding uses) and inference milliseconds per image."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from reidkit.data.batch import image_batch
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def embedding_parameters(model: nn.Module, img_size: tuple[int, int], device: torch.device) -> int:
+    """Parameters that ``forward_embedding`` uses (they get a gradient from it): the model
+    without its training-only parts, such as the identity classifier."""
+    flags = [p.requires_grad for p in model.parameters()]
+    was_training = model.training
+    model.eval()
+    model.requires_grad_(True)
+    model.zero_grad(set_to_none=True)
+    images = torch.rand(2, 3, *img_size)  # (2, 3, H, W): one visible, one infrared
+    with torch.enable_grad():
+        model.forward_embedding(
+            image_batch(images, ["visible", "infrared"]).to(device)
+        ).sum().backward()
+    used = sum(p.numel() for p in model.parameters() if p.grad is not None)
+    model.zero_grad(set_to_none=True)
+    for p, flag in zip(model.parameters(), flags):
+        p.requires_grad_(flag)
+    model.train(was_training)
+    return used
+
+
+@torch.no_grad()
+def inference_ms(
+    model: nn.Module,
+    img_size: tuple[int, int],
+    batch_size: int,
+    device: torch.device,
+    warmup: int = 2,
+    repeats: int = 5,
+) -> float:
+    """Milliseconds per image of ``forward_embedding`` on random images (median of
+    ``repeats`` calls after ``warmup``), in eval mode, synchronising CUDA around each call."""
+    was_training = model.training
+    model.eval()
+    images = torch.rand(batch_size, 3, *img_size, generator=torch.Generator().manual_seed(0))
+    batch = image_batch(images).to(device)  # (B, 3, H, W) visible images
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = []
+    for i in range(warmup + repeats):
+        sync()
+        start = time.perf_counter()
+        model.forward_embedding(batch)
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    model.train(was_training)
+    return 1000.0 * statistics.median(times) / batch_size
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({torch.get_num_threads()} threads)"
