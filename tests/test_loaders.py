@@ -15,13 +15,13 @@ from reidkit.data import (
     MODALITIES,
     SYSUMM01,
     TASKS,
-    ImageDataset,
     RegDB,
     RSTPReid,
     modality_index,
     read_image,
     register_reader,
 )
+from reidkit.data.batch import RecordDataset
 from reidkit.eval import PROTOCOLS
 
 
@@ -307,7 +307,7 @@ def test_unreadable_image_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=rf"cannot read image {broken}"):
         read_image(record.path)
     with pytest.raises(ValueError, match="cannot read image"):
-        ImageDataset([record])[0]
+        RecordDataset([record])[0]
 
 
 @pytest.fixture(scope="module")

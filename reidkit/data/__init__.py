@@ -10,7 +10,6 @@ from reidkit.data.llcm import LLCM
 from reidkit.data.pedes import CUHKPEDES, ICFGPEDES, RSTPReid, TextReIDDataset
 from reidkit.data.records import (
     MODALITIES,
-    ImageDataset,
     Record,
     modality_index,
     read_image,
@@ -28,7 +27,6 @@ __all__ = [
     "RSTPReid",
     "TASKS",
     "Benchmark",
-    "ImageDataset",
     "Record",
     "RegDB",
     "SYSUMM01",

@@ -10,14 +10,11 @@ generator, :mod:`reidkit.data.synth`, registers ``synth`` when it is imported, a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
 
 MODALITIES = ("visible", "infrared", "xray", "text")
 Reader = Callable[[str], Image.Image]
@@ -86,24 +83,3 @@ def read_image(path: str | Path) -> Image.Image:
         raise FileNotFoundError(f"image file not found: {text}") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"cannot read image {text}: {error}") from error
-
-
-class ImageDataset(Dataset):
-    """Records -> ``(image, pid, camid, modality_index)``; ``transform`` maps PIL -> tensor."""
-
-    def __init__(
-        self,
-        records: Sequence[Record],
-        transform: Callable[[Image.Image], Any] | None = None,
-    ) -> None:
-        self.records = list(records)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int) -> tuple[Any, int, int, int]:
-        record = self.records[index]
-        image = read_image(record.path)
-        data = self.transform(image) if self.transform else np.asarray(image)
-        return data, record.pid, record.camid, MODALITIES.index(record.modality)

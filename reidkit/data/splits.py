@@ -137,7 +137,7 @@ def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
     return value
 
 
-TASKS = ("visible-infrared", "text-image")
+TASKS = ("visible-infrared", "text-image", "visible-xray")  # the families of protocols
 
 
 class Benchmark:

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import Tensor, nn
 
+from reidkit.data.splits import TASKS
+
 if TYPE_CHECKING:
     from reidkit.data.batch import Batch, Tokenizer
     from reidkit.data.records import Record
     from reidkit.train.config import TrainConfig
-
-TASKS = ("visible-infrared", "text-image", "visible-xray")
 
 
 class Objective(Protocol):
