@@ -277,7 +277,7 @@ class CrossModalIdentitySampler(GroupedIdentitySampler):
 
 
 class PairedCrossModalSampler(CrossModalIdentitySampler):
-    """Paired cross-modal batches for CSET's similarity exchange (METHODS.md section 6).
+    """Paired cross-modal batches for CSET's similarity exchange (book/methods.md).
 
     The layout of ``CrossModalIdentitySampler`` (the same batches for the same arguments),
     read as pairs: in block ``j`` the ``k``-th ``modalities[0]`` image, at position

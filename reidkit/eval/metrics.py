@@ -204,7 +204,7 @@ def rank_metrics(
 
     ``distmat`` is (queries, gallery), smaller = more similar (pass ``-similarity`` or
     ``1 - cosine`` for similarities); NumPy arrays and torch tensors (CPU or CUDA) are accepted.
-    ``protocol`` is ``"sysu"``, ``"regdb"``, ``"llcm"`` or ``"text"`` (METHODS.md section 1).
+    ``protocol`` is ``"sysu"``, ``"regdb"``, ``"llcm"`` or ``"text"`` (book/methods.md).
     A gallery shorter than ``max_rank`` is fine: the CMC keeps its last value from there on,
     as the reference codes pad it. Queries are processed ``chunk_elements // gallery`` at a
     time, each chunk holding about 80 bytes per entry (about 170 MiB by default) besides the

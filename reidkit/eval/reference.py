@@ -2,7 +2,7 @@
 
 This is the teaching version and the yardstick: ``reidkit.eval.metrics.rank_metrics`` computes
 the same numbers without a loop over queries, and a test checks that both agree. Everything
-here follows ``METHODS.md`` section 1 word for word:
+here follows the protocols as ``book/methods.md`` states them:
 
 * rank the gallery by distance, smaller first, ties keeping gallery order (stable sort);
 * drop the gallery items the protocol removes for this query;

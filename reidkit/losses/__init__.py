@@ -1,4 +1,4 @@
-"""Losses for re-identification (METHODS.md §5): identity and metric-learning terms."""
+"""Losses for re-identification (book/methods.md): identity and metric-learning terms."""
 
 from reidkit.losses.ce import LabelSmoothingCrossEntropy, label_smoothing_cross_entropy
 from reidkit.losses.triplet import (

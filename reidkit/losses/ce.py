@@ -1,4 +1,4 @@
-"""Identity loss: cross-entropy with label smoothing (METHODS.md §5, eq. 13).
+"""Identity loss: cross-entropy with label smoothing (book/methods.md; seed 002, eq. 13).
 
 The target distribution puts ``1 - eps + eps / C`` on the true identity and ``eps / C`` on each
 of the other ``C - 1`` identities, which keeps the classifier from growing over-confident on

@@ -1,4 +1,4 @@
-"""ImageNet-pretrained weights for reidkit's ViT, taken from timm (METHODS.md section 2).
+"""ImageNet-pretrained weights for reidkit's ViT, taken from timm (book/methods.md).
 
 ``from_timm`` builds a reidkit ``VisionTransformer`` with the architecture of a timm model
 name and its pretrained weights: downloaded by timm from the Hugging Face hub (what happens on

@@ -1,7 +1,7 @@
 """Write the synthetic people in the exact on-disk layouts of SYSU-MM01, RegDB and CUHK-PEDES.
 
 The real loaders (``reidkit.data.sysu``, ``regdb``, ``pedes``) then run end to end on data
-anyone can generate. Layouts follow ``METHODS.md`` section 1:
+anyone can generate. Layouts follow the protocols of ``book/methods.md``:
 
 * ``sysu``: ``cam1..cam6/<pid:04d>/<img:04d>.jpg`` and ``exp/{train,val,test}_id.txt``, each
   ONE line of comma-separated ids (1-based), split roughly 296 / 99 / 96 as SYSU-MM01.
