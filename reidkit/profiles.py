@@ -41,7 +41,7 @@ class Profile:
     eval_every: int  # evaluate every N epochs
     # evaluation
     trials: int  # gallery re-samplings of the SYSU-MM01 protocol
-    num_workers: int  # data-loader processes
+    num_workers: int  # data-loader processes at most (see data_workers: never above the CPUs)
 
     def replace(self, **changes: object) -> Profile:
         """A copy with some fields changed, for experiments in a notebook."""
@@ -101,6 +101,14 @@ PROFILES: dict[str, Profile] = {
         num_workers=4,
     ),
 }
+
+
+def data_workers(wanted: int, cpus: int | None = None) -> int:
+    """Data-loader processes for this machine: ``wanted``, but at most one per CPU core left
+    beside the training process (Colab's two vCPUs get one worker, not four)."""
+    if cpus is None:
+        cpus = os.cpu_count() or 1
+    return max(0, min(wanted, cpus - 1))
 
 
 def _cuda_available() -> bool:

@@ -172,3 +172,14 @@ def test_merge_reaches_into_nested_mappings():
     assert merge(base, {"a.b": 5}) == {"a": {"b": 5, "c": 2}, "d": 3}
     assert merge(base, {"a": {"c": 7}, "e": 1}) == {"a": {"b": 1, "c": 7}, "d": 3, "e": 1}
     assert base == {"a": {"b": 1, "c": 2}, "d": 3}
+
+
+def test_data_workers_never_exceed_the_cpus():
+    from reidkit.profiles import data_workers
+
+    assert data_workers(4, cpus=2) == 1  # Colab: two vCPUs, one for the training process
+    assert data_workers(4, cpus=16) == 4
+    assert data_workers(0, cpus=16) == 0
+    assert data_workers(4, cpus=1) == 0
+    full = config_from_profile(get_profile("full"))
+    assert full.data.num_workers == data_workers(get_profile("full").num_workers)

@@ -263,3 +263,21 @@ def test_best_epoch_keeps_the_files_a_resume_needs(tmp_path):
     assert [p.name for p in tmp_path.glob("best-epoch-*")] == ["best-epoch-0001.safetensors"]
     with pytest.raises(KeyError, match="eval.select: 'mAP' is not one of the metrics"):
         resumed.offer(model, 4, {"R1": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("capability", "bf16", "expected"),
+    [
+        ((7, 5), True, (torch.float16, True)),  # a T4 claims bf16 but only emulates it
+        ((8, 0), True, (torch.bfloat16, False)),
+        ((9, 0), False, (torch.float16, True)),
+    ],
+)
+def test_mixed_precision_follows_the_compute_capability(monkeypatch, capability, bf16, expected):
+    from reidkit.train.engine import autocast_settings
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert autocast_settings(torch.device("cuda"), True) == expected
+    assert autocast_settings(torch.device("cuda"), False) == (None, False)
+    assert autocast_settings(torch.device("cpu"), True) == (None, False)

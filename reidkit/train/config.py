@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from reidkit.profiles import data_workers
 from reidkit.typed import Checked, bounded, build, merge, to_plain
 from reidkit.utils import runs_dir
 
@@ -190,7 +191,7 @@ def config_from_profile(profile: Any, method: str = "baseline", **changes: Any) 
             images_per_camera=profile.images_per_camera,
             ids_per_batch=profile.ids_per_batch,
             images_per_id=profile.images_per_id,
-            num_workers=profile.num_workers,
+            num_workers=data_workers(profile.num_workers),
             train_on_val=False,  # the val ids select the model (chapter 2: report test once)
         ),
         optim=OptimConfig(lr=profile.lr),

@@ -52,11 +52,15 @@ METRICS_LOG = "metrics.jsonl"
 
 
 def autocast_settings(device: torch.device, enabled: bool) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a grad scaler is needed): bf16 where the GPU supports
-    it, else fp16 with a scaler; off on CPU."""
+    """(autocast dtype or None, whether a grad scaler is needed): bf16 on GPUs that compute in
+    it (compute capability 8.0 on, Ampere and later), else fp16 with a scaler; off on CPU.
+
+    A T4 (7.5) reports ``torch.cuda.is_bf16_supported()`` as True but only emulates bf16,
+    slowly: the capability decides, not that flag."""
     if not enabled or device.type != "cuda":
         return None, False
-    if torch.cuda.is_bf16_supported():
+    major, _ = torch.cuda.get_device_capability(device)
+    if major >= 8 and torch.cuda.is_bf16_supported():
         return torch.bfloat16, False
     return torch.float16, True
 
