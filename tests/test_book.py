@@ -88,3 +88,17 @@ def test_chromium_draws_every_figure_offline(built_book):
         dom = rendered_dom(page)
         drawn = len(re.findall(r'class="[^"]*js-plotly-plot', dom))
         assert drawn == figures, f"{page.name}: {drawn} of {figures} figures drawn"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_chromium_typesets_the_math_offline(built_book):
+    """MathJax comes from the book's own _static folder, so equations render without a CDN."""
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    page = built_book / "notebooks" / "04_baseline.html"
+    html = page.read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net/npm/mathjax" not in html
+    equations = html.count('class="math notranslate nohighlight"')
+    assert equations > 5
+    dom = rendered_dom(page)
+    typeset = dom.count("<mjx-container")
+    assert typeset >= equations, f"{typeset} of {equations} equations typeset"
