@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as error:
             raise ValueError(f"{args.config} with the command line's overrides: {error}") from None
     trainer, history = train(config, resume=args.resume, progress=not args.no_progress)
+    if not trainer.processes.is_main:  # under several processes rank 0 reports
+        return 0
     evals = [r for r in history if r["kind"] == "eval"]
     if evals:
         last = evals[-1]

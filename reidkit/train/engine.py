@@ -12,7 +12,9 @@ The engine knows no method by name: the model, its objective and its sampler com
 term to ``<run>/metrics.jsonl`` and calls the callbacks with the same record (live plots in
 notebooks use this). ``fit(resume=True)`` continues from the newest checkpoint with the exact
 optimizer, schedule, sampler and RNG states, so on a CPU the resumed run logs exactly the
-losses and metrics of an uninterrupted one.
+losses and metrics of an uninterrupted one. Under ``accelerate launch`` with several processes
+the same loop runs data-parallel (``reidkit.train.distributed``: sharded batches, DDP, rank 0
+writes and evaluates).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from reidkit.train.checkpoint import (
     set_rng_state,
 )
 from reidkit.train.config import TrainConfig
+from reidkit.train.distributed import current_processes
 from reidkit.train.schedule import EpochSchedule, build_optimizer
 from reidkit.train.selection import BestEpoch
 from reidkit.utils import get_device
@@ -88,10 +91,16 @@ class Trainer:
         and ``test`` evaluates that model once, after the last epoch."""
         self.config = config
         self.device = get_device(config.device)
+        # One process unless launched with several (reidkit.train.distributed): then this
+        # rank's device, a DDP wrapper for the steps and this rank's share of the batches.
+        self.processes = current_processes(self.device)
+        self.device = self.processes.device or self.device
         self.model = model.to(self.device)
+        self.network = self.processes.wrap(self.model)  # the model the training steps call
+        self.processes.seed_rank(config.seed)
         self.objective = objective
         self.records = list(records)
-        self.sampler = sampler
+        self.sampler = self.processes.shard(sampler)
         self.evaluate = evaluate
         self.test = test
         self.callbacks = list(callbacks)
@@ -123,6 +132,8 @@ class Trainer:
 
     # ---- logging -----------------------------------------------------------------------
     def log(self, record: dict[str, Any]) -> None:
+        if not self.processes.is_main:
+            return
         with open(self.out_dir / METRICS_LOG, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         for callback in self.callbacks:
@@ -133,7 +144,8 @@ class Trainer:
         return read_metrics(self.out_dir / METRICS_LOG)
 
     # ---- checkpoints -------------------------------------------------------------------
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0 only; every rank must call it). Returns its weights."""
         state = {
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
@@ -142,6 +154,9 @@ class Trainer:
             "rng": rng_state(),
             "global_step": self.global_step,
         }
+        state |= self.processes.rank_states(state["rng"])  # every rank's RNG, when several
+        if not self.processes.is_main:
+            return None
         if self.selection.best is not None:
             state["best"] = self.selection.state_dict()
         saved = save_checkpoint(
@@ -162,13 +177,16 @@ class Trainer:
             return False
         weights, state_path = found
         state = load_state(state_path)
+        rng = self.processes.rng_of_rank(state, state_path)  # same number of processes?
         load_weights(self.model, weights, self.device)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
         self.sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"])
+        set_rng_state(rng)
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        if not self.processes.is_main:
+            return True
         self.selection.load_state_dict(state.get("best"))
         kept = [r for r in self.history() if r.get("epoch", 0) <= self.epoch]
         lines = "".join(json.dumps(r) + "\n" for r in kept)
@@ -186,7 +204,7 @@ class Trainer:
             else contextlib.nullcontext()
         )
         with autocast:
-            outputs = self.model(batch)
+            outputs = self.network(batch)
         losses = self.objective(outputs, batch, self.schedule.progress)
         if "loss" not in losses:
             raise KeyError(f"the objective returned {sorted(losses)}; it must include 'loss'")
@@ -198,13 +216,14 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         lr = self.schedule.step(progress)
-        return {name: value.item() for name, value in losses.items()} | {"lr": lr}
+        values = {name: value.item() for name, value in losses.items()} | {"lr": lr}
+        return self.processes.mean(values)
 
     def train_epoch(self) -> dict[str, float]:
         from tqdm.auto import tqdm
 
         epoch = self.epoch + 1
-        self.model.train()
+        self.network.train()
         if self.sampler.epoch != epoch or self.sampler.position >= len(self.sampler):
             self.sampler.set_epoch(epoch)
         steps = len(self.sampler)
@@ -212,7 +231,7 @@ class Trainer:
             self.loader,
             total=steps,
             desc=f"epoch {epoch}/{self.config.epochs}",
-            disable=not self.progress,
+            disable=not (self.progress and self.processes.is_main),
             leave=False,
         )
         totals: dict[str, float] = {}
@@ -220,7 +239,7 @@ class Trainer:
         for step, batch in enumerate(bar):
             values = self.train_step(batch, self.epoch + (step + 1) / steps)
             self.global_step += 1
-            seen += len(batch)
+            seen += len(batch) * self.processes.world_size
             rate = seen / max(time.perf_counter() - start, 1e-9)
             for name, value in values.items():
                 if name != "lr":
@@ -242,7 +261,7 @@ class Trainer:
         return summary
 
     def run_evaluation(self) -> dict[str, float]:
-        if self.evaluate is None:
+        if self.evaluate is None or not self.processes.is_main:
             return {}
         self.model.eval()
         with torch.no_grad():
@@ -270,7 +289,7 @@ class Trainer:
         """Train until ``config.epochs`` (continuing from the newest checkpoint when
         ``resume``); evaluate every ``eval.every`` epochs and after the last; return the log."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if not (resume and self.resume()):
+        if not (resume and self.resume()) and self.processes.is_main:
             (self.out_dir / METRICS_LOG).unlink(missing_ok=True)
             (self.out_dir / "config.json").write_text(self.config.to_json(), encoding="utf-8")
         every = self.config.eval.every
@@ -282,9 +301,11 @@ class Trainer:
             if last or (every > 0 and self.epoch % every == 0):
                 self.run_evaluation()
             self.save()
-        done = any(r["kind"] == "test" for r in self.history())
-        if self.test is not None and self.evaluate is not None and not done:
-            self.run_test()
+        selected = self.test is not None and self.evaluate is not None
+        if selected and self.processes.is_main:
+            if not any(r["kind"] == "test" for r in self.history()):
+                self.run_test()
+        self.processes.barrier()  # the other ranks wait for rank 0's last writes
         return self.history()
 
 

@@ -22,10 +22,11 @@ from reidkit.data.splits import relabel
 from reidkit.methods import Method, get_method
 from reidkit.train.config import TrainConfig
 from reidkit.train.datasets import open_dataset
+from reidkit.train.distributed import current_processes
 from reidkit.train.engine import Callback, Trainer
 from reidkit.train.evaluation import Evaluate, make_evaluator
 from reidkit.train.sampling import build_sampler
-from reidkit.utils import seed_everything
+from reidkit.utils import get_device, seed_everything
 
 
 @dataclass
@@ -109,6 +110,7 @@ def train(
     prepared: Prepared | None = None,
 ) -> tuple[Trainer, list[dict]]:
     """Prepare the data, build the method, train; returns the trainer and the metrics log."""
-    prepared = prepared or prepare(config)
+    with current_processes(get_device(config.device)).main_first():  # rank 0 writes data first
+        prepared = prepared or prepare(config)
     trainer = build_trainer(config, prepared, callbacks, progress)
     return trainer, trainer.fit(resume=resume)
