@@ -68,7 +68,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         name="quick",
-        description="CPU: about 10 minutes per training run, 128x64 images, a small hybrid ViT",
+        description="CPU: about 15 minutes per training run, 128x64 images, a small hybrid ViT",
         img_size=(128, 64),
         train_ids=133,  # 100 train + 33 val
         test_ids=48,
