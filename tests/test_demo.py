@@ -64,3 +64,14 @@ def test_a_damaged_checkpoint_is_named(demo, tmp_path, capsys):
     truncated.write_bytes(weights.read_bytes()[:-100])
     assert main(["eval", str(truncated)]) == 2
     assert str(truncated) in capsys.readouterr().err
+
+
+def test_eval_uses_the_epoch_selected_on_validation(demo, capsys):
+    """``reidkit eval RUN`` takes the selected weights; ``--split val`` gives that epoch's
+    validation metrics as training logged them."""
+    log = [json.loads(line) for line in (demo.out_dir / "metrics.jsonl").read_text().splitlines()]
+    test = next(r for r in log if r["kind"] == "test")
+    validation = next(r for r in log if r["kind"] == "eval" and r["epoch"] == test["epoch"])
+    assert main(["eval", str(demo.out_dir), "--split", "val", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics == pytest.approx({k: validation[k] for k in metrics}, abs=1e-9)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--protocol",
         help="the protocol's setting: SYSU-MM01 all | indoor; RegDB, LLCM v2i | i2v",
     )
-    parser.add_argument("--split", help="test (default) | val, where the dataset has one")
+    parser.add_argument("--split", help="test (default, also after training selected on val) | val")
     parser.add_argument("--trials", type=int, help="gallery samplings (default: the protocol's)")
     parser.add_argument("--trial", type=int, help="RegDB split 1..10")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
         root=args.root if args.root else (None if args.dataset else config.data.root),
         trial=args.trial or config.data.trial,
     )
-    changes = {"setting": args.protocol, "split": args.split, "trials": args.trials}
+    # the test split unless asked otherwise: the configuration's split is the one training
+    # selected its epoch on
+    changes = {"setting": args.protocol, "split": args.split or "test", "trials": args.trials}
     evaluation = dataclasses.replace(
         config.eval, **{k: v for k, v in changes.items() if v is not None}
     )
