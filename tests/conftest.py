@@ -6,3 +6,28 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REIDKIT_PROFILE", "smoke")
+
+# The tiny synthetic run that the command-line tests train: seconds on a CPU.
+TINY_RUN = {
+    "seed": 1,
+    "epochs": 2,
+    "data": {
+        "dataset": "synthetic",
+        "img_size": [64, 32],
+        "train_ids": 12,
+        "test_ids": 6,
+        "images_per_camera": 2,
+        "ids_per_batch": 3,
+        "images_per_id": 2,
+    },
+    "eval": {"every": 1, "trials": 2},
+}
+
+
+def tiny_run_yaml(changes: dict | None = None) -> str:
+    """``TINY_RUN`` with ``changes`` merged in (nested mappings or dotted keys), as YAML."""
+    import yaml
+
+    from reidkit.typed import merge
+
+    return yaml.safe_dump(merge(TINY_RUN, changes or {}), sort_keys=False)

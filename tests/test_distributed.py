@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_run_yaml
 from safetensors.torch import load_file
 from torch import nn
 
@@ -28,29 +29,14 @@ from reidkit.train.distributed import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = """
-name: tiny-ddp
-seed: 1
-epochs: 2
-data:
-  dataset: synthetic
-  img_size: [64, 32]
-  train_ids: 12
-  train_on_val: false
-  test_ids: 6
-  images_per_camera: 2
-  ids_per_batch: 3
-  images_per_id: 2
-eval:
-  every: 1
-  split: val
-  trials: 2
-baseline:
-  model:
-    backbone: vit_nano
-  loss:
-    triplet_start_epoch: 1.0
-"""
+TINY = tiny_run_yaml(
+    {
+        "name": "tiny-ddp",
+        "data.train_on_val": False,
+        "eval.split": "val",
+        "baseline": {"model": {"backbone": "vit_nano"}, "loss": {"triplet_start_epoch": 1.0}},
+    }
+)
 TIMINGS = ("images_per_s", "seconds")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch.nn.functional as F
+from conftest import tiny_run_yaml
 from torch import nn
 
 from reidkit.cli import main
@@ -72,24 +73,7 @@ def toy_method():
     CRASH.update(at_step=None, steps=0)
 
 
-TOY = """
-method: toy
-seed: 2
-epochs: 2
-data:
-  img_size: [64, 32]
-  train_ids: 12
-  test_ids: 6
-  images_per_camera: 2
-  ids_per_batch: 3
-  images_per_id: 2
-eval:
-  every: 1
-  trials: 2
-toy:
-  width: 6
-  norm_weight: 0.5
-"""
+TOY = tiny_run_yaml({"method": "toy", "seed": 2, "toy": {"width": 6, "norm_weight": 0.5}})
 
 
 def read_log(run):

@@ -3,30 +3,16 @@
 import json
 
 import pytest
+from conftest import tiny_run_yaml
 
 from reidkit.cli import main
 
-TINY = """
-name: tiny
-seed: 1
-epochs: 2
-data:
-  dataset: synthetic
-  img_size: [64, 32]
-  train_ids: 12
-  test_ids: 6
-  images_per_camera: 2
-  ids_per_batch: 3
-  images_per_id: 2
-eval:
-  every: 1
-  trials: 2
-baseline:
-  model:
-    backbone: vit_nano
-  loss:
-    triplet_start_epoch: 1.0
-"""
+TINY = tiny_run_yaml(
+    {
+        "name": "tiny",
+        "baseline": {"model": {"backbone": "vit_nano"}, "loss": {"triplet_start_epoch": 1.0}},
+    }
+)
 
 
 @pytest.fixture()
