@@ -19,11 +19,10 @@ from torch.utils.data import DataLoader
 from reidkit.data.batch import Collate, RecordDataset
 from reidkit.data.records import Record
 from reidkit.data.transforms import test_transform
-from reidkit.eval.protocols import evaluate_protocol
+from reidkit.eval.protocols import METRIC_KEYS, evaluate_protocol
 from reidkit.train.config import TrainConfig
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
-METRIC_KEYS = ("R1", "R5", "R10", "R20", "mAP", "mINP")
 
 
 def model_device(model: nn.Module) -> torch.device:
