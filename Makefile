@@ -37,6 +37,9 @@ lint: install
 	$(PY) -m ruff format .
 	$(PY) scripts/nbtool.py clean notebooks/*.ipynb
 
+# The published book: chapters executed in quick (minutes each on a CPU; set REIDKIT_PROFILE=full
+# on a GPU), through the execution cache, so a rebuild re-runs only the notebooks that changed.
+book: export REIDKIT_PROFILE ?= quick
 book: install
 	$(VENV)/bin/jupyter-book build book
 	@echo "open book/_build/html/index.html"

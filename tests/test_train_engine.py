@@ -280,4 +280,13 @@ def test_mixed_precision_follows_the_compute_capability(monkeypatch, capability,
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
     assert autocast_settings(torch.device("cuda"), True) == expected
     assert autocast_settings(torch.device("cuda"), False) == (None, False)
-    assert autocast_settings(torch.device("cpu"), True) == (None, False)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_autocasts_to_bf16_only_with_bf16_matrix_units(monkeypatch, native):
+    from reidkit.train import engine
+
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
+    expected = (torch.bfloat16, False) if native else (None, False)
+    assert engine.autocast_settings(torch.device("cpu"), True) == expected
+    assert engine.autocast_settings(torch.device("cpu"), False) == (None, False)

@@ -58,7 +58,8 @@ class OptimConfig(Checked):
     step_epochs: int = bounded(40, ge=1)  # step: decay every N epochs
     gamma: float = bounded(0.1, gt=0, le=1)  # step: decay factor
     grad_clip: float | None = bounded(5.0, gt=0)
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16); off on CPU
+    # mixed precision: bf16 on Ampere+ GPUs and on CPUs with bf16 matrix units, fp16 on older GPUs
+    amp: bool = True
 
 
 @dataclass
