@@ -17,6 +17,7 @@ different order, so the two paths give different (equally distributed) random im
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import torch
 import torch.nn.functional as F
@@ -125,7 +126,7 @@ class BatchAugment:
         grayscale: float = 0.0,
         channel: float = 0.5,
     ) -> None:
-        self.augmentations = {m: set(check_names(n, m)) for m, n in augmentations.items()}
+        self.augmentations = {m: frozenset(check_names(n, m)) for m, n in augmentations.items()}
         height, _ = _check_size(img_size)
         self.pad = max(1, round(10 * height / 256)) if pad is None else pad
         self.flip, self.erasing, self.grayscale = flip, erasing, grayscale
@@ -134,7 +135,7 @@ class BatchAugment:
         self.grey_erasing = GreyErasing(erasing)
         self.random_erasing = T.RandomErasing(p=erasing, value="random")
 
-    def augment(self, images: Tensor, use: set[str]) -> Tensor:
+    def augment(self, images: Tensor, use: AbstractSet[str]) -> Tensor:
         """uint8 (B, 3, H, W) -> normalised float (B, 3, H, W) through the names in ``use``."""
         if "flip" in use:
             images = _flip(images, self.flip)
@@ -151,7 +152,8 @@ class BatchAugment:
             x = self.channel_permute(x)
         if "grey_erasing" in use:
             x = _each(self.grey_erasing, x)
-        x = (x - x.new_tensor(MEAN).view(1, 3, 1, 1)) / x.new_tensor(STD).view(1, 3, 1, 1)
+        std = x.new_tensor(STD).view(1, 3, 1, 1)
+        x = torch.addcmul(-x.new_tensor(MEAN).view(1, 3, 1, 1) / std, x, 1 / std)  # (x - m) / s
         if "erasing" in use and self.erasing > 0:
             x = _each(self.random_erasing, x)
         return x
@@ -162,13 +164,22 @@ class BatchAugment:
                 f"BatchAugment: expected uint8 images (B, 3, H, W), got {images.dtype} "
                 f"{tuple(images.shape)}"
             )
+        names = [MODALITIES[i] for i in modalities.unique().tolist()]
+        missing = [n for n in names if n not in self.augmentations]
+        if missing:
+            raise ValueError(f"BatchAugment: no augmentations for modality {missing[0]!r}")
+        groups: dict[frozenset[str], list[int]] = {}  # modalities with the same list: one pass
+        for name in names:
+            groups.setdefault(frozenset(self.augmentations[name]), []).append(
+                MODALITIES.index(name)
+            )
+        if len(groups) == 1:
+            return self.augment(images, next(iter(groups)))
         out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
-        for index in modalities.unique().tolist():
-            name = MODALITIES[index]
-            if name not in self.augmentations:
-                raise ValueError(f"BatchAugment: no augmentations for modality {name!r}")
-            rows = (modalities == index).nonzero().flatten().to(images.device)
-            out[rows] = self.augment(images[rows], self.augmentations[name])
+        for use, indices in groups.items():
+            chosen = torch.isin(modalities, torch.tensor(indices, device=modalities.device))
+            rows = chosen.nonzero().flatten().to(images.device)
+            out[rows] = self.augment(images[rows], use)
         return out
 
     def batch(self, batch: Batch) -> Batch:
