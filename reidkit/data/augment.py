@@ -78,6 +78,19 @@ def _draws(images: Tensor, p: float) -> tuple[Tensor, bool]:
     return torch.rand(n) < p, batched
 
 
+def select_channel(images: Tensor, channels: Tensor) -> Tensor:
+    """(B, 3, H, W) images, (B,) channel numbers 0..2 -> each image's chosen channel copied
+    into all three: (B, 3, H, W)."""
+    index = channels.to(images.device).view(-1, 1, 1, 1).expand(-1, 1, *images.shape[-2:])
+    return images.gather(1, index).expand_as(images)  # (B, 1, H, W) -> (B, 3, H, W)
+
+
+def permute_channels(images: Tensor, orders: Tensor) -> Tensor:
+    """(B, 3, H, W) images, (B, 3) permutations -> image b's channel c is its old channel
+    ``orders[b, c]``: (B, 3, H, W)."""
+    return images.gather(1, orders.to(images.device).view(-1, 3, 1, 1).expand_as(images))
+
+
 class ChannelSelect:
     """With probability ``p``, one of the three channels, chosen at random, replaces all three.
 
@@ -92,8 +105,7 @@ class ChannelSelect:
         change, batched = _draws(images, self.p)
         channel = torch.randint(0, 3, (len(change),))
         batch = images if batched else images.unsqueeze(0)  # (B, 3, H, W)
-        index = channel.to(batch.device).view(-1, 1, 1, 1).expand(-1, 1, *batch.shape[-2:])
-        picked = batch.gather(1, index).expand_as(batch)  # (B, 3, H, W): one channel, thrice
+        picked = select_channel(batch, channel)
         out = torch.where(change.to(batch.device).view(-1, 1, 1, 1), picked, batch)
         return out if batched else out[0]
 
@@ -115,8 +127,7 @@ class ChannelPermute:
         order = torch.rand(len(change), 3).argsort(dim=1)  # (B, 3) a random permutation each
         order[~change] = torch.arange(3)
         batch = images if batched else images.unsqueeze(0)  # (B, 3, H, W)
-        index = order.to(batch.device).view(-1, 3, 1, 1).expand_as(batch)
-        out = batch.gather(1, index)
+        out = permute_channels(batch, order)
         return out if batched else out[0]
 
     def __repr__(self) -> str:

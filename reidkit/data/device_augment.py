@@ -89,15 +89,22 @@ def _flip(images: Tensor, p: float) -> Tensor:
 
 def _pad_crop(images: Tensor, pad: int) -> Tensor:
     """Zero-pad by ``pad`` and crop back at a random offset per image."""
+    top = torch.randint(0, 2 * pad + 1, (len(images),))
+    left = torch.randint(0, 2 * pad + 1, (len(images),))
+    return shifted_crop(images, pad, top, left)
+
+
+def shifted_crop(images: Tensor, pad: int, top: Tensor, left: Tensor) -> Tensor:
+    """(B, C, H, W) images zero-padded by ``pad`` on every side, then image b cropped back to
+    (H, W) from row ``top[b]`` and column ``left[b]`` of the padded image (0..2 pad)."""
     n, _, height, width = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad))  # (B, 3, H + 2 pad, W + 2 pad)
-    top = torch.randint(0, 2 * pad + 1, (n,)).to(images.device)
-    left = torch.randint(0, 2 * pad + 1, (n,)).to(images.device)
+    padded = F.pad(images, (pad, pad, pad, pad))  # (B, C, H + 2 pad, W + 2 pad)
+    top, left = top.to(images.device), left.to(images.device)
     rows = top[:, None] + torch.arange(height, device=images.device)  # (B, H)
     cols = left[:, None] + torch.arange(width, device=images.device)  # (B, W)
     batch = torch.arange(n, device=images.device)[:, None, None]
-    cropped = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, 3)
-    return cropped.permute(0, 3, 1, 2)  # (B, 3, H, W)
+    cropped = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return cropped.permute(0, 3, 1, 2)  # (B, C, H, W)
 
 
 def _grayscale(images: Tensor, p: float) -> Tensor:
