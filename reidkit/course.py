@@ -103,7 +103,12 @@ CHAPTERS = (
     ),
     Chapter(4, "A strong cross-modal baseline", PARTS[0], AGW, "04_baseline.ipynb", True),
     Chapter(
-        5, "Augmentation", PARTS[1], (*FUSED, "muller2021trivialaugment"), "05_augmentation.ipynb"
+        5,
+        "Augmentation across modalities",
+        PARTS[1],
+        (*FUSED, "muller2021trivialaugment", "ye2021caj", "zhong2020erasing"),
+        "05_augmentation.ipynb",
+        True,
     ),
     Chapter(6, "CrossViT", PARTS[1], FUSED, "06_crossvit.ipynb"),
     Chapter(7, "Channel and spatial attention", PARTS[1], (*FUSED, "woo2018cbam"), "07_csa.ipynb"),

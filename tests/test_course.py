@@ -40,7 +40,7 @@ def test_course_map_without_a_notebooks_folder(tmp_path, monkeypatch):
     )
     assert CHAPTERS[9].link() is None  # not written: nowhere to open it
     status = dict(zip(course_map_figure().data[0].ids, course_map_figure().data[0].customdata))
-    assert [status[f"ch{n}"] for n in range(6)] == ["available"] * 5 + ["coming"]
+    assert [status[f"ch{n}"] for n in range(7)] == ["available"] * 6 + ["coming"]
     (tmp_path / chapter.notebook).write_text("{}", encoding="utf-8")
     assert chapter.link() == str(tmp_path / chapter.notebook)  # a local copy wins
 
@@ -74,7 +74,7 @@ def test_course_map_of_an_installed_copy_of_the_package(tmp_path):
         pytest.fail(result.stderr)
     report = json.loads(result.stdout)
     assert report["folder"] == str(site / "notebooks")  # beside the package: nothing there
-    assert report["written"] == [0, 1, 2, 3, 4]
+    assert report["written"] == [0, 1, 2, 3, 4, 5]
     assert all(link.startswith("https://colab.research.google.com/") for link in report["links"])
 
 

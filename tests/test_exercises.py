@@ -102,6 +102,12 @@ def rollout_wrong_order(attentions, grid, residual=0.5):
     return result[:, 0, 1:].reshape(-1, *grid)
 
 
+def my_shifted_crop(images, pad, top, left):
+    padded = F.pad(images, (pad, pad, pad, pad))
+    h, w = images.shape[-2:]
+    return torch.stack([p[:, t : t + h, s : s + w] for p, t, s in zip(padded, top, left)])
+
+
 CHECKS = [
     # (check, the library's function or a correct solution, a wrong answer, words of the failure)
     (start.check_seed_everything, seed_everything, no_numpy_seed, "['numpy']"),
@@ -205,6 +211,24 @@ CHECKS = [
         lambda f, neck: my_bnneck(f, neck, unbiased=True),
         "training mode: the batch's statistics",
     ),
+    (
+        exercises.check_select_channel,
+        lambda x, c: x[torch.arange(len(x)), c][:, None].expand_as(x),
+        lambda x, c: x.mean(1, keepdim=True).expand_as(x),  # greyscale, not one channel
+        "case 1 of 4",
+    ),
+    (
+        exercises.check_permute_channels,
+        lambda x, o: torch.stack([i[p] for i, p in zip(x, o)]),
+        lambda x, o: torch.stack([i[p.argsort()] for i, p in zip(x, o)]),  # the inverse
+        "not its inverse",
+    ),
+    (
+        exercises.check_shifted_crop,
+        my_shifted_crop,
+        lambda x, pad, top, left: my_shifted_crop(x, pad, left, top),  # rows and columns swapped
+        "a shift down, not right",
+    ),
 ]
 
 
@@ -219,7 +243,7 @@ def test_check_passes_a_right_answer_and_fails_a_wrong_one(check, right, wrong, 
 
 
 def test_every_chapter_of_part_one_has_three_checks():
-    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4]
+    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4, 5]
     for chapter, checks in CHAPTER_EXERCISES.items():
         assert len(checks) >= 3, f"chapter {chapter}"
         assert all(check.__name__.startswith("check_") for check in checks)

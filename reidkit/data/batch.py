@@ -14,7 +14,7 @@ samples and :class:`Collate` stacks samples into a ``Batch``::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,17 +55,32 @@ class Batch:
         return Batch(**moved)
 
 
+Transform = Callable[[Any], Tensor]
+
+
 class RecordDataset(Dataset):
     """Records -> samples ``(image or None, pid, camid, modality index, caption or None)``.
 
-    Images are read (or rendered) and passed through ``transform``; a ``text`` record (a
-    caption query) has no image of its own and yields ``None`` in its place."""
+    Images are read (or rendered) and passed through ``transform``: one for every image, or a
+    mapping from modality name to transform (each record's image gets its modality's). A
+    ``text`` record (a caption query) has no image of its own and yields ``None`` in its
+    place."""
 
     def __init__(
-        self, records: Sequence[Record], transform: Callable[[Any], Tensor] | None = None
+        self,
+        records: Sequence[Record],
+        transform: Transform | Mapping[str, Transform] | None = None,
     ) -> None:
         self.records = list(records)
         self.transform = transform
+        if isinstance(transform, Mapping):
+            needed = {r.modality for r in self.records} - {"text"}
+            missing = sorted(needed - set(transform))
+            if missing:
+                raise ValueError(
+                    f"RecordDataset: no transform for modality {missing[0]!r}; the records "
+                    f"have {sorted(needed)}, the transforms cover {sorted(transform)}"
+                )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -76,7 +91,10 @@ class RecordDataset(Dataset):
         image = None
         if modality != TEXT:
             image = read_image(record.path)
-            image = self.transform(image) if self.transform else image
+            transform = self.transform
+            if isinstance(transform, Mapping):
+                transform = transform[record.modality]
+            image = transform(image) if transform else image
         return image, record.pid, record.camid, modality, record.caption
 
 

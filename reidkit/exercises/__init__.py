@@ -14,6 +14,11 @@ True when every case agrees. The checks never change the global random state (ex
 :data:`CHAPTER_EXERCISES` lists the checks of each chapter.
 """
 
+from reidkit.exercises.augment import (
+    check_permute_channels,
+    check_select_channel,
+    check_shifted_crop,
+)
 from reidkit.exercises.baseline import (
     check_batch_hard_triplet,
     check_bnneck,
@@ -60,6 +65,7 @@ CHAPTER_EXERCISES = {
         check_attention_rollout,
     ),
     4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
+    5: (check_select_channel, check_permute_channels, check_shifted_crop),
 }
 
 __all__ = [
@@ -78,10 +84,13 @@ __all__ = [
     "check_label_smoothing_ce",
     "check_model_input",
     "check_pairwise_euclidean",
+    "check_permute_channels",
     "check_patch_embedding",
     "check_raw_pixel_features",
     "check_resize_pos_embed",
     "check_seed_everything",
+    "check_select_channel",
+    "check_shifted_crop",
     "check_sysu_ranked_list",
     "check_weighted_triplet",
     "describe_difference",

@@ -24,9 +24,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from reidkit.data.augment import AUGMENTATIONS, BASELINE_AUGMENTATIONS, check_names
 from reidkit.profiles import data_workers
 from reidkit.typed import Checked, bounded, build, merge, to_plain
 from reidkit.utils import runs_dir
+
+# the names of reidkit.data.augment.AUGMENTATIONS, checked with the config's other values
+Augmentation = Literal[AUGMENTATIONS]  # type: ignore[valid-type]
+
+
+def _baseline_augmentations() -> list[str]:
+    return list(BASELINE_AUGMENTATIONS)
+
+
+@dataclass
+class AugmentConfig(Checked):
+    """Which training augmentations each modality gets (names: ``reidkit.data.augment``; the
+    pipeline keeps its own order) and their probabilities. The default is the baseline's
+    pipeline for every modality; ``data.grayscale`` stays the greyscale probability."""
+
+    visible: list[Augmentation] = field(default_factory=_baseline_augmentations)
+    infrared: list[Augmentation] = field(default_factory=_baseline_augmentations)
+    xray: list[Augmentation] = field(default_factory=_baseline_augmentations)
+    flip: float = bounded(0.5, ge=0, le=1)  # chance of a mirrored image
+    erasing: float = bounded(0.5, ge=0, le=1)  # chance of an erased rectangle (either kind)
+    channel: float = bounded(0.5, ge=0, le=1)  # chance of channel_select / channel_permute
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for modality in ("visible", "infrared", "xray"):
+            check_names(getattr(self, modality), modality)
 
 
 @dataclass
@@ -44,6 +71,10 @@ class DataConfig(Checked):
     num_workers: int = bounded(0, ge=0)
     trial: int = bounded(1, ge=1, le=10)  # RegDB split (1..10)
     grayscale: float = bounded(0.3, ge=0, le=1)  # chance that a training image turns grey
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # per modality
+    # Decode each training image once into a uint8 cache and augment whole batches on the
+    # training device (reidkit.data.device_augment); None: on when training on CUDA.
+    device_augment: bool | None = None
 
 
 @dataclass

@@ -10,10 +10,15 @@ the SYSU-MM01 layout on first use and read back by the SYSU-MM01 loader.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch.utils.data import Dataset
+
+from reidkit.data.batch import Batch, RecordDataset
+from reidkit.data.records import Record
 from reidkit.train.config import DataConfig
 from reidkit.utils import cache_dir
 
@@ -118,6 +123,57 @@ DATASETS: dict[str, Callable[[DataConfig], Any]] = {
     "rstpreid": _text("RSTPReid"),
 }
 FOLDER_NAMES = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
+
+
+def train_transforms(data: DataConfig) -> dict[str, Callable[[Any], Any]]:
+    """The training transform of each image modality, as ``data.augment`` chooses.
+
+    By default every modality gets chapter 4's pipeline (flip, crop, greyscale, erasing)."""
+    from reidkit.data.transforms import train_transform
+
+    augment = data.augment
+    return {
+        modality: train_transform(
+            data.img_size,
+            flip=augment.flip,
+            erasing=augment.erasing,
+            grayscale=data.grayscale,
+            augmentations=getattr(augment, modality),
+            channel=augment.channel,
+        )
+        for modality in ("visible", "infrared", "xray")
+    }
+
+
+def uses_device_augment(data: DataConfig, device: torch.device) -> bool:
+    """``data.device_augment``, or (when None) whether training runs on CUDA."""
+    return device.type == "cuda" if data.device_augment is None else data.device_augment
+
+
+def training_data(
+    records: Sequence[Record], data: DataConfig, device: torch.device
+) -> tuple[Dataset, Callable[[Batch], Batch] | None]:
+    """The training dataset and the transform of each batch on the device (or None).
+
+    The PIL path reads and augments each image in the loader; the batched path
+    (``data.device_augment``, see ``reidkit.data.device_augment``) reads every image once
+    into a uint8 cache and augments whole batches on ``device``."""
+    if not uses_device_augment(data, device):
+        return RecordDataset(records, train_transforms(data)), None
+    from reidkit.data.device_augment import BatchAugment, CachedRecordDataset, build_image_cache
+
+    augment = data.augment
+    cache = build_image_cache(records, data.img_size, data.num_workers)
+    augmentations = {m: getattr(augment, m) for m in ("visible", "infrared", "xray")}
+    batch_augment = BatchAugment(
+        augmentations,
+        data.img_size,
+        flip=augment.flip,
+        erasing=augment.erasing,
+        grayscale=data.grayscale,
+        channel=augment.channel,
+    )
+    return CachedRecordDataset(records, cache), batch_augment.batch
 
 
 def open_dataset(data: DataConfig) -> Any:

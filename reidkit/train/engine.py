@@ -30,9 +30,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reidkit.data.batch import Batch, Collate, RecordDataset
+from reidkit.data.batch import Batch, Collate
 from reidkit.data.records import Record
-from reidkit.data.transforms import train_transform
 from reidkit.methods import Objective
 from reidkit.train.checkpoint import (
     atomic_write,
@@ -44,6 +43,7 @@ from reidkit.train.checkpoint import (
     set_rng_state,
 )
 from reidkit.train.config import TrainConfig
+from reidkit.train.datasets import training_data
 from reidkit.train.distributed import current_processes
 from reidkit.train.schedule import EpochSchedule, build_optimizer
 from reidkit.train.selection import BestEpoch
@@ -130,9 +130,8 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         data = config.data
-        dataset = RecordDataset(
-            self.records, train_transform(data.img_size, grayscale=data.grayscale)
-        )
+        # PIL images augmented in the loader, or a uint8 cache augmented here per batch
+        dataset, self.batch_transform = training_data(self.records, data, self.device)
         self.loader = DataLoader(
             dataset,
             batch_sampler=self.sampler,
@@ -220,6 +219,8 @@ class Trainer:
         """One optimisation step; ``progress`` is where the schedule goes next (epochs). The
         objective sees the progress reached before this step."""
         batch = batch.to(self.device, non_blocking=True)
+        if self.batch_transform is not None:
+            batch = self.batch_transform(batch)
         autocast = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
             if self.amp_dtype is not None
