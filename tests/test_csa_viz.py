@@ -59,3 +59,39 @@ def test_spatial_maps_figure_menu_shows_one_person_at_a_time():
         spatial_maps_figure(images, maps, ["a", "b"], ["visible", "infrared"])
     with pytest.raises(ValueError, match="does not tile"):
         spatial_maps_figure(images, {"x": torch.rand(3, 2, 3, 2)}, list("abc"), ["v", "i"])
+
+
+def test_same_person_pairs_and_csa_probe(tmp_path):
+    from PIL import Image
+
+    from reidkit.data.records import Record
+    from reidkit.models.backbones import build_backbone
+    from reidkit.models.baseline import CrossModalBaseline
+    from reidkit.viz.csa import csa_probe, same_person_pairs
+
+    records = []
+    for pid, modalities in [
+        (0, ["visible", "visible"]),
+        (1, ["visible", "infrared"]),
+        (2, ["infrared", "visible", "infrared"]),
+    ]:
+        for k, modality in enumerate(modalities):
+            path = tmp_path / f"{pid}_{k}.png"
+            Image.new("RGB", (16, 32), (40 * pid, 20 * k, 90)).save(path)
+            records.append(Record(str(path), pid, 1 if modality == "visible" else 3, modality))
+    pairs = same_person_pairs(records, 2)  # identity 0 has no infrared image
+    assert [(v.path[-7:], i.path[-7:]) for v, i in pairs] == [
+        ("1_0.png", "1_1.png"),
+        ("2_1.png", "2_0.png"),
+    ]
+    with pytest.raises(ValueError, match="only 2 identities have both modalities, 3 wanted"):
+        same_person_pairs(records, 3)
+    torch.manual_seed(0)
+    model = CrossModalBaseline(build_backbone("vit_nano", (32, 16)), 3, csa=True).train()
+    chosen = [r for pair in pairs for r in pair]
+    batch, maps = csa_probe(model, chosen, (32, 16))
+    assert model.training  # the mode is restored
+    assert batch.images.shape == (4, 3, 32, 16) and batch.modalities.tolist() == [0, 1, 0, 1]
+    assert maps.channel.shape == (4, 64) and maps.spatial.shape == (4, 4, 2)
+    expected = model.eval().csa_maps(batch.images, batch.modalities)
+    assert torch.allclose(maps.spatial, expected.spatial, atol=1e-6)

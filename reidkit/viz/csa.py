@@ -6,6 +6,7 @@
   diagonal are channels CSA treats differently in the two modalities.
 * ``spatial_maps_figure``: the spatial maps over the images of the same people in both
   modalities, one row per stage, and a plotly menu over the people (works in the static book).
+* ``same_person_pairs`` and ``csa_probe`` pick the images and run a model's CSA on them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,37 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from reidkit.data.records import MODALITIES, modality_index
+from reidkit.data.batch import Batch, Collate, RecordDataset
+from reidkit.data.records import MODALITIES, Record, modality_index
+from reidkit.data.transforms import test_transform
+from reidkit.models.csa import CSAMaps
 from reidkit.viz.attention import _heatmap, image_to_uint8
+
+
+def same_person_pairs(records: Sequence[Record], count: int) -> list[tuple[Record, Record]]:
+    """(visible, infrared) records of the first ``count`` identities (in ``records`` order)
+    that have both: the first image of each modality."""
+    first: dict[int, dict[str, Record]] = {}
+    for record in records:
+        first.setdefault(record.pid, {}).setdefault(record.modality, record)
+    pairs = [(m["visible"], m["infrared"]) for m in first.values() if len(m) == 2]
+    if len(pairs) < count:
+        raise ValueError(f"only {len(pairs)} identities have both modalities, {count} wanted")
+    return pairs[:count]
+
+
+@torch.no_grad()
+def csa_probe(model: torch.nn.Module, records: Sequence[Record], img_size) -> tuple[Batch, CSAMaps]:
+    """Load ``records`` as the evaluation does (test transform) and return the batch (on the
+    CPU) and the CSA maps ``model.csa_maps`` gives it, in evaluation mode."""
+    dataset = RecordDataset(records, test_transform(tuple(img_size)))
+    batch = Collate()([dataset[i] for i in range(len(dataset))])
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    maps = model.csa_maps(batch.images.to(device), batch.modalities.to(device))
+    model.train(was_training)
+    return batch, CSAMaps(channel=maps.channel.float().cpu(), spatial=maps.spatial.float().cpu())
 
 
 def channel_weights_by_modality(channel: Tensor, modalities: Tensor) -> dict[str, Tensor]:
