@@ -68,8 +68,8 @@ def _valid_anchors(positive: Tensor, negative: Tensor) -> Tensor:
 
 
 def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float = 0.3) -> Tensor:
-    """Batch-hard triplet (seed 002, eq. 14), averaged over the anchors a that have both a
-    positive and a negative in the batch::
+    """Batch-hard triplet (the fused-attention paper's eq. 14), averaged over the anchors a
+    that have both a positive and a negative in the batch::
 
         [ max_{p in P(a)} d(a, p) - min_{n in N(a)} d(a, n) + margin ]_+
 
@@ -99,7 +99,8 @@ def weighted_triplet(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The weighted regularisation / adaptive-weight triplet: returns ``(loss, d_p, d_n)``.
 
-    Per anchor a, with P(a) its positives and N(a) its negatives (seed 002, eq. 15)::
+    Per anchor a, with P(a) its positives and N(a) its negatives (fused-attention paper,
+    eq. 15)::
 
         d_p = sum_{p in P(a)} w_p d(a, p),   w_p = exp(d(a, p)) / sum_{p' in P(a)} exp(d(a, p'))
         d_n = sum_{n in N(a)} w_n d(a, n),   w_n = exp(-d(a, n)) / sum_{n' in N(a)} exp(-d(a, n'))

@@ -36,8 +36,8 @@ class BaselineModelOptions(Checked):
 @dataclass
 class BaselineLossOptions(Checked):
     label_smoothing: float = bounded(0.1, ge=0, lt=1)
-    # weighted: soft margin (AGW) | weighted_hinge: hinge with `margin` (seed 002's adaptive-
-    # weight triplet, eq. 15; the paper's margin is 1.0) | batch_hard (eq. 14) | none
+    # weighted: soft margin (AGW) | weighted_hinge: hinge with `margin` (the fused-attention
+    # paper's adaptive-weight triplet, eq. 15; its margin is 1.0) | batch_hard (eq. 14) | none
     triplet: Literal["weighted", "weighted_hinge", "batch_hard", "none"] = "weighted"
     margin: float = bounded(0.3, ge=0)  # hinge variants
     triplet_weight: float = bounded(1.0, ge=0)

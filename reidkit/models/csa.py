@@ -21,7 +21,7 @@ spatial map A_s weighing M') and the paper's figure of spatial attention maps; t
 contradicts the "concatenated" of the text. We use the standard CBAM spatial attention, which
 the paper cites for the max pooling: pool over the *channels* (mean and max at each grid
 position), concatenate the two (B, 1, h, w) maps, a 7 x 7 convolution to one map, sigmoid.
-The book's "Methods and protocols" page (section 4) records the same decision.
+The book's "Methods and protocols" page (section 3) records the same decision.
 """
 
 from __future__ import annotations
