@@ -17,6 +17,7 @@ from reidkit.exercises import (
     CHAPTER_EXERCISES,
     Case,
     baseline,
+    csa,
     describe_difference,
     evaluation,
     run_check,
@@ -106,6 +107,26 @@ def my_shifted_crop(images, pad, top, left):
     padded = F.pad(images, (pad, pad, pad, pad))
     h, w = images.shape[-2:]
     return torch.stack([p[:, t : t + h, s : s + w] for p, t, s in zip(padded, top, left)])
+
+
+def my_channel_attention(x, mlp):
+    return torch.sigmoid(mlp(x.mean(dim=(2, 3))) + mlp(x.amax(dim=(2, 3))))
+
+
+def my_spatial_attention(x, conv, max_first=False):
+    pooled = [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)]  # (B, 1, h, w) each
+    return torch.sigmoid(conv(torch.cat(pooled[::-1] if max_first else pooled, 1))).squeeze(1)
+
+
+def my_csa_tokens(tokens, grid, module, transpose=True):
+    B, N, C = tokens.shape
+    if transpose:
+        x = tokens.transpose(1, 2).reshape(B, C, *grid)  # (B, C, h, w)
+    else:
+        x = tokens.reshape(B, C, *grid)  # the slip: the numbers land in the wrong places
+    x = x * module.channel(x)[:, :, None, None]
+    x = x * module.spatial(x)[:, None]
+    return x.flatten(2).transpose(1, 2)  # (B, N, C)
 
 
 CHECKS = [
@@ -229,6 +250,24 @@ CHECKS = [
         lambda x, pad, top, left: my_shifted_crop(x, pad, left, top),  # rows and columns swapped
         "a shift down, not right",
     ),
+    (
+        csa.check_channel_attention,
+        my_channel_attention,
+        lambda x, mlp: torch.sigmoid(2 * mlp(x.mean(dim=(2, 3)))),  # average pooling only
+        "two 4x2 maps, 32 channels",
+    ),
+    (
+        csa.check_spatial_attention,
+        my_spatial_attention,
+        lambda x, conv: my_spatial_attention(x, conv, max_first=True),
+        "values differ",
+    ),
+    (
+        csa.check_csa_tokens,
+        my_csa_tokens,
+        lambda t, grid, module: my_csa_tokens(t, grid, module, transpose=False),
+        "two 4x2 maps, 32 channels",
+    ),
 ]
 
 
@@ -242,8 +281,10 @@ def test_check_passes_a_right_answer_and_fails_a_wrong_one(check, right, wrong, 
     assert failed.failing_case is not None and repr(failed) == failed.message
 
 
-def test_every_chapter_of_part_one_has_three_checks():
-    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4, 5]
+def test_every_written_chapter_has_three_checks():
+    from reidkit.course import CHAPTERS
+
+    assert sorted(CHAPTER_EXERCISES) == [c.number for c in CHAPTERS if c.written]
     for chapter, checks in CHAPTER_EXERCISES.items():
         assert len(checks) >= 3, f"chapter {chapter}"
         assert all(check.__name__.startswith("check_") for check in checks)

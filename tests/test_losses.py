@@ -147,3 +147,80 @@ def test_weighted_triplet_anchor_as_its_own_positive():
     hinges = [max(0.0, p - n + 1.0) for p, n in zip([dp0, dp1, dp2, 0], [5, 4, 2, dn3])]
     assert module(LINE, LINE_LABELS).item() == pytest.approx(sum(hinges) / 4, abs=1e-5)
     assert "anchor_as_positive=True" in repr(module)
+
+
+def test_center_loss_hand_case():
+    from reidkit.losses import CenterLoss, center_loss
+
+    # Centers c0 = (0, 0), c1 = (1, 1). Features (3, 4) of class 0: |.|^2 = 25;
+    # (1, 2) of class 1: |(0, 1)|^2 = 1; (0, 0) of class 1: 2. L = (25 + 1 + 2) / (2 * 3).
+    centers = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    features = torch.tensor([[3.0, 4.0], [1.0, 2.0], [0.0, 0.0]])
+    labels = torch.tensor([0, 1, 1])
+    assert center_loss(features, labels, centers).item() == pytest.approx(28 / 6, abs=1e-6)
+    module = CenterLoss(num_classes=2, dim=2)
+    with torch.no_grad():
+        module.centers.copy_(centers)
+    loss = module(features, labels)
+    assert loss.item() == pytest.approx(28 / 6, abs=1e-6)
+    # d L / d c_k = sum over class k of (c_k - f_i) / B: c1 gets ((0, -1) + (1, 1)) / 3.
+    loss.backward()
+    assert module.centers.grad.tolist() == [
+        pytest.approx([-1.0, -4 / 3], abs=1e-6),
+        pytest.approx([1 / 3, 0.0], abs=1e-6),
+    ]
+    assert "num_classes=2, dim=2" in repr(module)
+
+
+def test_center_loss_bad_input():
+    from reidkit.losses import center_loss
+
+    centers = torch.zeros(3, 4)
+    with pytest.raises(ValueError, match="same D"):
+        center_loss(torch.zeros(2, 5), torch.tensor([0, 1]), centers)
+    with pytest.raises(ValueError, match=r"labels must have shape \(2,\)"):
+        center_loss(torch.zeros(2, 4), torch.tensor([0, 1, 2]), centers)
+    with pytest.raises(ValueError, match=r"labels must lie in 0..2"):
+        center_loss(torch.zeros(2, 4), torch.tensor([0, 3]), centers)
+
+
+def per_anchor_weighted_triplet(features, labels, margin):
+    """An independent reference for eq. 15: one anchor at a time, plain Python sums."""
+    losses = []
+    for a in range(len(labels)):
+        d = [torch.dist(features[a], features[j]).item() for j in range(len(labels))]
+        pos = [d[j] for j in range(len(labels)) if j != a and labels[j] == labels[a]]
+        neg = [d[j] for j in range(len(labels)) if labels[j] != labels[a]]
+        if not pos or not neg:
+            continue  # documented: such an anchor contributes nothing
+        d_p = sum(math.exp(x) * x for x in pos) / sum(math.exp(x) for x in pos)
+        d_n = sum(math.exp(-x) * x for x in neg) / sum(math.exp(-x) for x in neg)
+        gap = d_p - d_n
+        losses.append(math.log1p(math.exp(gap)) if margin is None else max(0.0, gap + margin))
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("margin", [None, 1.0, 0.3])
+def test_adaptive_weight_triplet_matches_a_per_anchor_loop(margin):
+    torch.manual_seed(3)
+    # Mixed modality batch: 3 identities x (2 visible + 2 infrared) plus one lone identity
+    # (no positive) whose image is still everybody else's negative.
+    features = torch.randn(13, 6)
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3])
+    loss, _, _ = weighted_triplet(features, labels, margin)
+    expected = per_anchor_weighted_triplet(features, labels, margin)
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_anchors_without_positives_or_negatives_contribute_nothing():
+    # Identity 1 has one image: that anchor is left out; d_p reports 0 for it.
+    points = torch.tensor([[0.0], [2.0], [7.0]])
+    labels = torch.tensor([0, 0, 1])
+    loss, d_p, d_n = weighted_triplet(points, labels, margin=1.0)
+    # Anchor 0: d_p = 2, d_n = 7 -> 0; anchor 1: d_p = 2, d_n = 5 -> 0.
+    assert loss.item() == 0.0 and d_p[2].item() == 0.0
+    assert d_n.tolist() == pytest.approx(
+        [7.0, 5.0, (7 * math.exp(-7) + 5 * math.exp(-5)) / (math.exp(-7) + math.exp(-5))], abs=1e-5
+    )
+    # Batch-hard, margin 4: anchor 0 gives [2 - 7 + 4]_+ = 0, anchor 1 [2 - 5 + 4]_+ = 1.
+    assert batch_hard_triplet(points, labels, 4.0).item() == pytest.approx(0.5, abs=1e-6)

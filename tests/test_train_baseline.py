@@ -113,3 +113,30 @@ def test_objective_is_ce_plus_weighted_triplet_after_its_start():
     assert torch.allclose(late["loss"], late["ce"] + 0.5 * late["triplet"])
     none = BaselineObjective(BaselineLossOptions(triplet="none"))(outputs, batch, 5.0)
     assert none["triplet"].item() == 0 and torch.allclose(none["loss"], none["ce"])
+
+
+def test_objective_adds_the_center_loss_held_by_the_model():
+    config = config_from_dict(
+        {
+            "data": {"img_size": [32, 16]},
+            "baseline": {"model": {"backbone": "vit_nano"}, "loss": {"center_weight": 0.25}},
+        }
+    )
+    torch.manual_seed(0)
+    model = build_model(config, 3)
+    assert model.centers.centers.shape == (3, 64)
+    batch = image_batch(torch.randn(6, 3, 32, 16), ["visible", "infrared"] * 3)
+    batch.labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    outputs = model(batch)
+    expected = 0.5 * (outputs["features"] - model.centers.centers[batch.labels]).pow(2).sum(1)
+    assert outputs["center"].item() == pytest.approx(expected.mean().item(), rel=1e-5)
+    terms = BaselineObjective(config.options.loss)(outputs, batch, 10.0)
+    total = terms["ce"] + terms["triplet"] + 0.25 * terms["center"]
+    assert torch.allclose(terms["loss"], total)
+    terms["loss"].backward()
+    assert model.centers.centers.grad[0].abs().sum() > 0  # the optimiser moves the centers
+    with pytest.raises(KeyError, match="center_weight > 0 needs the model's center loss"):
+        BaselineObjective(config.options.loss)(
+            {k: v for k, v in outputs.items() if k != "center"}, batch, 10.0
+        )
+    assert build_model(config_from_dict({"data": {"img_size": [32, 16]}}), 3).centers is None

@@ -26,6 +26,11 @@ from reidkit.exercises.baseline import (
     check_weighted_triplet,
 )
 from reidkit.exercises.checking import Case, CheckResult, describe_difference, run_check
+from reidkit.exercises.csa import (
+    check_channel_attention,
+    check_csa_tokens,
+    check_spatial_attention,
+)
 from reidkit.exercises.evaluation import (
     check_average_precision,
     check_cmc,
@@ -66,6 +71,7 @@ CHAPTER_EXERCISES = {
     ),
     4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
     5: (check_select_channel, check_permute_channels, check_shifted_crop),
+    7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
 }
 
 __all__ = [
@@ -77,8 +83,10 @@ __all__ = [
     "check_average_precision",
     "check_batch_hard_triplet",
     "check_bnneck",
+    "check_channel_attention",
     "check_choose_profile",
     "check_cmc",
+    "check_csa_tokens",
     "check_denormalize",
     "check_inverse_negative_penalty",
     "check_label_smoothing_ce",
@@ -91,6 +99,7 @@ __all__ = [
     "check_seed_everything",
     "check_select_channel",
     "check_shifted_crop",
+    "check_spatial_attention",
     "check_sysu_ranked_list",
     "check_weighted_triplet",
     "describe_difference",

@@ -1,6 +1,7 @@
 """Losses for re-identification (book/methods.md): identity and metric-learning terms."""
 
 from reidkit.losses.ce import LabelSmoothingCrossEntropy, label_smoothing_cross_entropy
+from reidkit.losses.center import CenterLoss, center_loss
 from reidkit.losses.triplet import (
     BatchHardTripletLoss,
     WeightedRegularizationTripletLoss,
@@ -11,9 +12,11 @@ from reidkit.losses.triplet import (
 
 __all__ = [
     "BatchHardTripletLoss",
+    "CenterLoss",
     "LabelSmoothingCrossEntropy",
     "WeightedRegularizationTripletLoss",
     "batch_hard_triplet",
+    "center_loss",
     "label_smoothing_cross_entropy",
     "pairwise_euclidean",
     "weighted_triplet",

@@ -68,9 +68,12 @@ def _valid_anchors(positive: Tensor, negative: Tensor) -> Tensor:
 
 
 def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float = 0.3) -> Tensor:
-    """Mean over anchors of ``max(0, max_pos d - min_neg d + margin)``.
+    """Batch-hard triplet (the fused-attention paper's eq. 14), averaged over the anchors a
+    that have both a positive and a negative in the batch::
 
-    features: (B, D); labels: (B,).
+        [ max_{p in P(a)} d(a, p) - min_{n in N(a)} d(a, n) + margin ]_+
+
+    features: (B, D); labels: (B,). P(a): same label, not a itself; N(a): other labels.
     """
     distances = pairwise_euclidean(features)  # (B, B)
     positive, negative = _masks(labels)
@@ -94,13 +97,20 @@ def weighted_triplet(
     margin: float | None = None,
     anchor_as_positive: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The weighted regularisation triplet: returns ``(loss, d_p, d_n)``.
+    """The weighted regularisation / adaptive-weight triplet: returns ``(loss, d_p, d_n)``.
 
-    ``d_p = sum_j softmax(d)_j d_j`` over the anchor's positives and ``d_n`` likewise with
-    ``softmax(-d)`` over its negatives, each (B,). ``margin=None`` gives the soft margin
-    ``log(1 + exp(d_p - d_n))`` (AGW); a number gives the hinge ``max(0, d_p - d_n + margin)``.
-    ``anchor_as_positive=True`` counts the anchor among its own positives at distance 0, as
-    AGW's public code does.
+    Per anchor a, with P(a) its positives and N(a) its negatives (fused-attention paper,
+    eq. 15)::
+
+        d_p = sum_{p in P(a)} w_p d(a, p),   w_p = exp(d(a, p)) / sum_{p' in P(a)} exp(d(a, p'))
+        d_n = sum_{n in N(a)} w_n d(a, n),   w_n = exp(-d(a, n)) / sum_{n' in N(a)} exp(-d(a, n'))
+        loss(a) = log(1 + exp(d_p - d_n))    (margin None: AGW's soft margin)
+        loss(a) = [d_p - d_n + margin]_+     (a number: eq. 15's hinge, alpha = margin)
+
+    ``d_p`` and ``d_n`` come back for every anchor, each (B,); the loss averages the anchors
+    that have both a positive and a negative (``d_p`` is 0 for an anchor without positives,
+    ``d_n`` 0 for one without negatives). ``anchor_as_positive=True`` counts the anchor among
+    its own positives at distance 0, as AGW's public code does.
     """
     distances = pairwise_euclidean(features)  # (B, B)
     positive, negative = _masks(labels, anchor_as_positive)

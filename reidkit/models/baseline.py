@@ -13,6 +13,16 @@ Any backbone with the timm interface works (``reidkit.models.backbones``). With
 ``modality_patch_embed=True`` infrared images get their own patch embedding (the first layer
 sees the pixels whose statistics differ most between modalities); everything after is shared.
 That needs a backbone whose ``forward_features`` takes a ``patch_embed`` (reidkit's ViT).
+
+With ``csa=True`` (chapter 7) channel and spatial attention (``reidkit.models.csa``) refines
+the backbone's patch tokens after its last block (a CNN's feature map directly), and f is the
+average of the refined patch tokens instead of the CLS token. The CLS token is computed before
+CSA, so keeping it as f would leave CSA out of the embedding and out of the gradients; the
+paper feeds the refined map M'' to its losses, and CBAM's refined maps are average-pooled.
+
+With ``center_loss=True`` the model holds the learnable class centers of the center loss
+(``reidkit.losses.CenterLoss``): they are parameters, so the optimiser updates them and
+checkpoints keep them; ``forward`` then also returns the term ``center`` for the objective.
 """
 
 from __future__ import annotations
@@ -20,10 +30,13 @@ from __future__ import annotations
 import copy
 import inspect
 
+import torch
 from torch import Tensor, nn
 
 from reidkit.data.batch import Batch
 from reidkit.data.records import modality_index
+from reidkit.losses.center import CenterLoss
+from reidkit.models.csa import ChannelSpatialAttention, CSAMaps
 
 INFRARED = modality_index("infrared")
 
@@ -43,13 +56,30 @@ class BNNeck(nn.Module):
         return self.bn(features)  # (B, D)
 
 
+def token_layout(backbone: nn.Module) -> tuple[int, tuple[int, int]]:
+    """(number of prefix tokens, patch grid) of a ViT-like backbone, for CSA on its tokens."""
+    grid = getattr(getattr(backbone, "patch_embed", None), "grid_size", None)
+    if grid is None:
+        raise ValueError(
+            f"csa needs a backbone with patch_embed.grid_size (a ViT) or a CNN feature map; "
+            f"{type(backbone).__name__} has none"
+        )
+    return int(getattr(backbone, "num_prefix_tokens", 1)), (int(grid[0]), int(grid[1]))
+
+
 class CrossModalBaseline(nn.Module):
     """As timm: ``forward_features`` -> backbone tokens, ``forward_head`` -> logits (or the
     post-BN embedding with ``pre_logits=True``). As every reidkit method: ``forward(batch)`` ->
     training outputs, ``forward_embedding(batch)`` -> the retrieval embedding f_bn (B, D)."""
 
     def __init__(
-        self, backbone: nn.Module, num_classes: int, modality_patch_embed: bool = False
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        modality_patch_embed: bool = False,
+        csa: bool = False,
+        csa_reduction: int = 16,
+        center_loss: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -66,8 +96,36 @@ class CrossModalBaseline(nn.Module):
             # infrared images' own patch embedding, initialised as a copy of the shared one
             self.infrared_patch_embed = copy.deepcopy(backbone.patch_embed)
         self.neck = BNNeck(self.embed_dim, num_classes)
+        self.csa = ChannelSpatialAttention(self.embed_dim, csa_reduction) if csa else None
+        self.centers = None
+        if center_loss:
+            if num_classes < 1:
+                raise ValueError("center_loss needs num_classes >= 1 (one center per identity)")
+            self.centers = CenterLoss(num_classes, self.embed_dim)
 
     def forward_features(self, images: Tensor, modalities: Tensor | None = None) -> Tensor:
+        """Images (B, C, H, W) -> tokens (B, 1+N, D) (a CNN: a map (B, D, h, w)), the patch
+        tokens refined by CSA when the model has it."""
+        tokens = self.backbone_features(images, modalities)
+        if self.csa is None:
+            return tokens
+        return self.apply_csa(tokens)[0]
+
+    def apply_csa(self, tokens: Tensor) -> tuple[Tensor, CSAMaps]:
+        """CSA on the patch tokens (prefix tokens unchanged) or on a CNN's feature map."""
+        if tokens.dim() == 4:  # a CNN's map (B, D, h, w)
+            return self.csa.forward_map(tokens)
+        prefix, grid = token_layout(self.backbone)
+        patches, maps = self.csa(tokens[:, prefix:], grid, return_maps=True)  # (B, N, D)
+        return torch.cat([tokens[:, :prefix], patches], dim=1), maps  # (B, prefix+N, D)
+
+    def csa_maps(self, images: Tensor, modalities: Tensor | None = None) -> CSAMaps:
+        """The channel weights (B, D) and spatial maps (B, h, w) CSA applies to ``images``."""
+        if self.csa is None:
+            raise ValueError("this model was built without CSA (csa=False)")
+        return self.apply_csa(self.backbone_features(images, modalities))[1]
+
+    def backbone_features(self, images: Tensor, modalities: Tensor | None = None) -> Tensor:
         """Images (B, C, H, W) -> the backbone's tokens (B, 1+N, D), each image through its
         modality's patch embedding when there are two."""
         if self.infrared_patch_embed is None or modalities is None:
@@ -87,8 +145,14 @@ class CrossModalBaseline(nn.Module):
         return tokens
 
     def pool(self, tokens: Tensor) -> Tensor:
-        """The backbone's pooled feature f (B, D), before the BNNeck: the triplet feature."""
-        return self.backbone.forward_head(tokens, pre_logits=True)
+        """The pooled feature f (B, D), before the BNNeck: the triplet feature. The backbone's
+        own pooling, or with CSA the mean of the refined patch tokens (map positions)."""
+        if self.csa is None:
+            return self.backbone.forward_head(tokens, pre_logits=True)
+        if tokens.dim() == 4:
+            return tokens.mean(dim=(2, 3))  # (B, D, h, w) -> (B, D)
+        prefix, _ = token_layout(self.backbone)
+        return tokens[:, prefix:].mean(dim=1)  # (B, N, D) -> (B, D)
 
     def forward_head(self, tokens: Tensor, pre_logits: bool = False) -> Tensor:
         """Tokens -> identity logits (B, num_classes), or f_bn (B, D) when ``pre_logits``."""
@@ -105,8 +169,12 @@ class CrossModalBaseline(nn.Module):
         return self.forward_head(tokens, pre_logits=True)
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
-        """Training outputs: ``features`` f (pre-BN, triplet loss), ``logits`` (CE loss)."""
+        """Training outputs: ``features`` f (pre-BN, triplet loss), ``logits`` (CE loss) and,
+        with centers, ``center`` (the center loss of f)."""
         if self.neck.classifier is None:
             raise ValueError("this model was built with num_classes=0 and has no classifier")
         f = self.pool(self.forward_features(batch.images, batch.modalities))  # (B, D)
-        return {"features": f, "logits": self.neck.classifier(self.neck(f))}
+        outputs = {"features": f, "logits": self.neck.classifier(self.neck(f))}
+        if self.centers is not None:
+            outputs["center"] = self.centers(f, batch.labels)
+        return outputs
