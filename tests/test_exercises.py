@@ -17,6 +17,7 @@ from reidkit.exercises import (
     CHAPTER_EXERCISES,
     Case,
     baseline,
+    crossvit,
     describe_difference,
     evaluation,
     run_check,
@@ -100,6 +101,33 @@ def rollout_wrong_order(attentions, grid, residual=0.5):
         mixed = mixed / mixed.sum(-1, keepdim=True)
         result = mixed if result is None else result @ mixed  # earlier layers on the left
     return result[:, 0, 1:].reshape(-1, *grid)
+
+
+def my_branch_sizes(img_size, patch_sizes, img_scales):
+    return [
+        (int(img_size[0] * s) // p * p, int(img_size[1] * s) // p * p)
+        for p, s in zip(patch_sizes, img_scales)
+    ]
+
+
+def my_cls_cross_attention(attention, z, scale=None):
+    B, N, D = z.shape
+    h, hd = attention.num_heads, D // attention.num_heads
+    q = attention.wq(z[:, :1]).reshape(B, 1, h, hd).transpose(1, 2)  # (B, h, 1, hd)
+    k = attention.wk(z).reshape(B, N, h, hd).transpose(1, 2)  # (B, h, N, hd)
+    return (q @ k.transpose(-2, -1) * (scale or hd**-0.5)).softmax(dim=-1)
+
+
+def my_fusion(block, tokens, own_patches=False):
+    out = []
+    for b in (0, 1):
+        patches = tokens[b if own_patches else 1 - b][:, 1:]
+        if own_patches:  # the wrong answer needs matching widths: project its own patches
+            patches = block.projs[b][2](patches)
+        z = torch.cat([block.projs[b](tokens[b][:, :1]), patches], dim=1)
+        cls, _ = block.fusion[b](z)
+        out.append(torch.cat([block.revert_projs[b](cls), tokens[b][:, 1:]], dim=1))
+    return out
 
 
 CHECKS = [
@@ -205,6 +233,25 @@ CHECKS = [
         lambda f, neck: my_bnneck(f, neck, unbiased=True),
         "training mode: the batch's statistics",
     ),
+    (
+        crossvit.check_branch_image_sizes,
+        my_branch_sizes,
+        lambda size, patches, scales: [(int(size[0] * s), int(size[1] * s)) for s in scales],
+        # not rounded down to a multiple of the patch size
+        "256x128 with timm's scales",
+    ),
+    (
+        crossvit.check_cls_cross_attention,
+        my_cls_cross_attention,
+        lambda a, z: my_cls_cross_attention(a, z, scale=a.head_dim**-1.0),
+        "values differ",
+    ),
+    (
+        crossvit.check_cls_fusion,
+        my_fusion,
+        lambda block, tokens: my_fusion(block, tokens, own_patches=True),  # its own patches
+        "values differ",
+    ),
 ]
 
 
@@ -218,8 +265,8 @@ def test_check_passes_a_right_answer_and_fails_a_wrong_one(check, right, wrong, 
     assert failed.failing_case is not None and repr(failed) == failed.message
 
 
-def test_every_chapter_of_part_one_has_three_checks():
-    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4]
+def test_every_written_chapter_has_three_checks():
+    assert {0, 1, 2, 3, 4, 6} <= set(CHAPTER_EXERCISES)
     for chapter, checks in CHAPTER_EXERCISES.items():
         assert len(checks) >= 3, f"chapter {chapter}"
         assert all(check.__name__.startswith("check_") for check in checks)

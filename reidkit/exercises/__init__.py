@@ -21,6 +21,11 @@ from reidkit.exercises.baseline import (
     check_weighted_triplet,
 )
 from reidkit.exercises.checking import Case, CheckResult, describe_difference, run_check
+from reidkit.exercises.crossvit import (
+    check_branch_image_sizes,
+    check_cls_cross_attention,
+    check_cls_fusion,
+)
 from reidkit.exercises.evaluation import (
     check_average_precision,
     check_cmc,
@@ -60,6 +65,7 @@ CHAPTER_EXERCISES = {
         check_attention_rollout,
     ),
     4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
+    6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
 }
 
 __all__ = [
@@ -71,7 +77,10 @@ __all__ = [
     "check_average_precision",
     "check_batch_hard_triplet",
     "check_bnneck",
+    "check_branch_image_sizes",
     "check_choose_profile",
+    "check_cls_cross_attention",
+    "check_cls_fusion",
     "check_cmc",
     "check_denormalize",
     "check_inverse_negative_penalty",
