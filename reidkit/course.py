@@ -105,7 +105,7 @@ CHAPTERS = (
     Chapter(
         5, "Augmentation", PARTS[1], (*FUSED, "muller2021trivialaugment"), "05_augmentation.ipynb"
     ),
-    Chapter(6, "CrossViT", PARTS[1], FUSED, "06_crossvit.ipynb"),
+    Chapter(6, "CrossViT", PARTS[1], (*FUSED, "chen2021crossvit"), "06_crossvit.ipynb", True),
     Chapter(7, "Channel and spatial attention", PARTS[1], (*FUSED, "woo2018cbam"), "07_csa.ipynb"),
     Chapter(8, "Metric-learning losses and the ablation", PARTS[1], FUSED, "08_losses.ipynb"),
     Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb"),
