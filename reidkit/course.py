@@ -110,7 +110,7 @@ CHAPTERS = (
         "05_augmentation.ipynb",
         True,
     ),
-    Chapter(6, "CrossViT", PARTS[1], FUSED, "06_crossvit.ipynb"),
+    Chapter(6, "CrossViT", PARTS[1], (*FUSED, "chen2021crossvit"), "06_crossvit.ipynb", True),
     Chapter(
         7,
         "Channel and spatial attention",

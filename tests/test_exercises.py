@@ -17,6 +17,7 @@ from reidkit.exercises import (
     CHAPTER_EXERCISES,
     Case,
     baseline,
+    crossvit,
     csa,
     describe_difference,
     evaluation,
@@ -127,6 +128,33 @@ def my_csa_tokens(tokens, grid, module, transpose=True):
     x = x * module.channel(x)[:, :, None, None]
     x = x * module.spatial(x)[:, None]
     return x.flatten(2).transpose(1, 2)  # (B, N, C)
+
+
+def my_branch_sizes(img_size, patch_sizes, img_scales):
+    return [
+        (int(img_size[0] * s) // p * p, int(img_size[1] * s) // p * p)
+        for p, s in zip(patch_sizes, img_scales)
+    ]
+
+
+def my_cls_cross_attention(attention, z, scale=None):
+    B, N, D = z.shape
+    h, hd = attention.num_heads, D // attention.num_heads
+    q = attention.wq(z[:, :1]).reshape(B, 1, h, hd).transpose(1, 2)  # (B, h, 1, hd)
+    k = attention.wk(z).reshape(B, N, h, hd).transpose(1, 2)  # (B, h, N, hd)
+    return (q @ k.transpose(-2, -1) * (scale or hd**-0.5)).softmax(dim=-1)
+
+
+def my_fusion(block, tokens, own_patches=False):
+    out = []
+    for b in (0, 1):
+        patches = tokens[b if own_patches else 1 - b][:, 1:]
+        if own_patches:  # the wrong answer needs matching widths: project its own patches
+            patches = block.projs[b][2](patches)
+        z = torch.cat([block.projs[b](tokens[b][:, :1]), patches], dim=1)
+        cls, _ = block.fusion[b](z)
+        out.append(torch.cat([block.revert_projs[b](cls), tokens[b][:, 1:]], dim=1))
+    return out
 
 
 CHECKS = [
@@ -267,6 +295,25 @@ CHECKS = [
         my_csa_tokens,
         lambda t, grid, module: my_csa_tokens(t, grid, module, transpose=False),
         "two 4x2 maps, 32 channels",
+    ),
+    (
+        crossvit.check_branch_image_sizes,
+        my_branch_sizes,
+        lambda size, patches, scales: [(int(size[0] * s), int(size[1] * s)) for s in scales],
+        # not rounded down to a multiple of the patch size
+        "256x128 with timm's scales",
+    ),
+    (
+        crossvit.check_cls_cross_attention,
+        my_cls_cross_attention,
+        lambda a, z: my_cls_cross_attention(a, z, scale=a.head_dim**-1.0),
+        "values differ",
+    ),
+    (
+        crossvit.check_cls_fusion,
+        my_fusion,
+        lambda block, tokens: my_fusion(block, tokens, own_patches=True),  # its own patches
+        "values differ",
     ),
 ]
 

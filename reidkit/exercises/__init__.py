@@ -26,6 +26,11 @@ from reidkit.exercises.baseline import (
     check_weighted_triplet,
 )
 from reidkit.exercises.checking import Case, CheckResult, describe_difference, run_check
+from reidkit.exercises.crossvit import (
+    check_branch_image_sizes,
+    check_cls_cross_attention,
+    check_cls_fusion,
+)
 from reidkit.exercises.csa import (
     check_channel_attention,
     check_csa_tokens,
@@ -72,6 +77,7 @@ CHAPTER_EXERCISES = {
     4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
     5: (check_select_channel, check_permute_channels, check_shifted_crop),
     7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
+    6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
 }
 
 __all__ = [
@@ -84,7 +90,10 @@ __all__ = [
     "check_batch_hard_triplet",
     "check_bnneck",
     "check_channel_attention",
+    "check_branch_image_sizes",
     "check_choose_profile",
+    "check_cls_cross_attention",
+    "check_cls_fusion",
     "check_cmc",
     "check_csa_tokens",
     "check_denormalize",

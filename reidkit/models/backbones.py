@@ -5,6 +5,9 @@ A backbone has the timm interface: ``forward_features(images) -> tokens or featu
 ``num_features``. Names:
 
 * one of ours (``reidkit.models.vit.VIT_CONFIGS``: ``vit_small``, ``vit_hybrid_cpu``, ...);
+* a CrossViT (``reidkit.models.crossvit.CROSSVIT_CONFIGS``: ``crossvit_cpu``, ``crossvit_small``,
+  ...): ``forward_features`` gives the two branches' tokens (a list), ``forward_head`` the
+  concatenated CLS tokens;
 * ``timm:<model name>``: any timm architecture (``timm:resnet18``,
   ``timm:vit_small_patch16_224``), built without downloading anything.
 
@@ -20,6 +23,8 @@ from pathlib import Path
 
 from torch import nn
 
+from reidkit.models.crossvit import CROSSVIT_CONFIGS, create_crossvit
+from reidkit.models.crossvit_pretrained import DEFAULT_PRETRAINED_CROSSVIT, crossvit_from_timm
 from reidkit.models.pretrained import DEFAULT_PRETRAINED, from_timm
 from reidkit.models.vit import VIT_CONFIGS, create_vit
 
@@ -58,17 +63,23 @@ def build_backbone(
     """The backbone called ``name`` for images of ``img_size`` (height, width)."""
     if name.startswith(TIMM_PREFIX):
         return _timm_backbone(name[len(TIMM_PREFIX) :], img_size, pretrained, drop_path_rate)
-    if name not in VIT_CONFIGS:
+    if name not in VIT_CONFIGS and name not in CROSSVIT_CONFIGS:
         raise ValueError(
-            f"backbone: unknown name {name!r}; expected one of {list(VIT_CONFIGS)} "
-            f"or '{TIMM_PREFIX}<timm model name>'"
+            f"backbone: unknown name {name!r}; expected one of "
+            f"{list(VIT_CONFIGS) + list(CROSSVIT_CONFIGS)} or '{TIMM_PREFIX}<timm model name>'"
         )
+    create, load, weighted = (
+        (create_crossvit, crossvit_from_timm, DEFAULT_PRETRAINED_CROSSVIT)
+        if name in CROSSVIT_CONFIGS
+        else (create_vit, from_timm, DEFAULT_PRETRAINED)
+    )
     if pretrained is None:
-        return create_vit(name, img_size=img_size, num_classes=0, drop_path_rate=drop_path_rate)
-    if name not in DEFAULT_PRETRAINED:
+        return create(name, img_size=img_size, num_classes=0, drop_path_rate=drop_path_rate)
+    if name not in weighted:
         raise ValueError(
             f"backbone {name!r} has no pretrained weights; pretrained weights exist for "
-            f"{sorted(DEFAULT_PRETRAINED)} (or use '{TIMM_PREFIX}<name>')"
+            f"{sorted(DEFAULT_PRETRAINED) + sorted(DEFAULT_PRETRAINED_CROSSVIT)} "
+            f"(or use '{TIMM_PREFIX}<name>')"
         )
     weights = None if pretrained == "timm" else _check_weights_file(pretrained)
-    return from_timm(name, img_size, weights_file=weights, drop_path_rate=drop_path_rate)
+    return load(name, img_size, weights_file=weights, drop_path_rate=drop_path_rate)
