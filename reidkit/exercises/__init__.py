@@ -76,8 +76,8 @@ CHAPTER_EXERCISES = {
     ),
     4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
     5: (check_select_channel, check_permute_channels, check_shifted_crop),
-    7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
     6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
+    7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
 }
 
 __all__ = [
