@@ -32,6 +32,8 @@ class Profile:
     images_per_camera: int  # images of one identity in one camera
     # model
     vit: str  # named ViT configuration of chapter 3's plain ViT (see reidkit.models.vit)
+    classifier_ids: int  # chapter 3's classifier: identities (the first of the train split)
+    classifier_steps: int  # chapter 3's classifier: optimisation steps of its short run
     backbone: str  # named ViT configuration of the re-id models trained from chapter 4 on
     # ImageNet weights for ``backbone``: None (train from scratch), "timm", a .safetensors
     # file, or "auto": the weights when they can be had, else ``scratch_backbone`` trained
@@ -63,6 +65,8 @@ PROFILES: dict[str, Profile] = {
         test_ids=8,
         images_per_camera=2,
         vit="vit_nano",
+        classifier_ids=16,
+        classifier_steps=4,
         backbone="vit_hybrid_nano",
         pretrained=None,
         scratch_backbone="vit_hybrid_nano",
@@ -83,6 +87,8 @@ PROFILES: dict[str, Profile] = {
         test_ids=48,
         images_per_camera=8,
         vit="vit_cpu",
+        classifier_ids=20,  # few classes, many images each: a plain ViT learns in ~1.5 min
+        classifier_steps=450,
         backbone="vit_hybrid_cpu",
         pretrained=None,
         scratch_backbone="vit_hybrid_cpu",
@@ -107,6 +113,8 @@ PROFILES: dict[str, Profile] = {
         test_ids=96,
         images_per_camera=4,
         vit="vit_small",
+        classifier_ids=60,
+        classifier_steps=1500,
         backbone="vit_small",
         pretrained="auto",
         scratch_backbone="vit_hybrid_gpu",

@@ -20,6 +20,7 @@ from reidkit.exercises import (
     describe_difference,
     evaluation,
     run_check,
+    scale,
     start,
     vit,
 )
@@ -30,6 +31,14 @@ from reidkit.viz.attention import attention_rollout
 
 
 # Hand-written solutions, as a learner would write them.
+def my_top_operations(events, top):
+    times = sorted(((e.key, e.self_cpu_time_total / 1000) for e in events), key=lambda t: -t[1])
+    times = [(name, ms) for name, ms in times if ms > 0]
+    rest = times[top:]
+    other = [(f"other ({len(rest)} operators)", sum(ms for _, ms in rest))] if rest else []
+    return times[:top] + other
+
+
 def my_average_precision(matches):
     ranks = np.flatnonzero(matches) + 1
     return float(np.mean(np.arange(1, len(ranks) + 1) / ranks))
@@ -205,6 +214,24 @@ CHECKS = [
         lambda f, neck: my_bnneck(f, neck, unbiased=True),
         "training mode: the batch's statistics",
     ),
+    (
+        scale.check_data_workers,
+        lambda wanted, cpus: max(0, min(wanted, cpus - 1)),
+        lambda wanted, cpus: min(wanted, cpus),  # forgets the training process's core
+        "Colab: 2 cores, 4 wanted",
+    ),
+    (
+        scale.check_training_seconds,
+        lambda steps, flops, tflops, overhead: steps * (flops / (tflops * 1e12) + overhead),
+        lambda steps, flops, tflops, overhead: steps * flops / (tflops * 1e12),  # no overhead
+        "chapter 4 full on a T4",
+    ),
+    (
+        scale.check_top_operations,
+        my_top_operations,
+        lambda events, top: my_top_operations(events, top)[:top],  # drops "other"
+        "a training step, top 3",
+    ),
 ]
 
 
@@ -219,7 +246,7 @@ def test_check_passes_a_right_answer_and_fails_a_wrong_one(check, right, wrong, 
 
 
 def test_every_chapter_of_part_one_has_three_checks():
-    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4]
+    assert sorted(CHAPTER_EXERCISES) == [0, 1, 2, 3, 4, 16]
     for chapter, checks in CHAPTER_EXERCISES.items():
         assert len(checks) >= 3, f"chapter {chapter}"
         assert all(check.__name__.startswith("check_") for check in checks)

@@ -27,6 +27,11 @@ from reidkit.exercises.evaluation import (
     check_inverse_negative_penalty,
     check_sysu_ranked_list,
 )
+from reidkit.exercises.scale import (
+    check_data_workers,
+    check_top_operations,
+    check_training_seconds,
+)
 from reidkit.exercises.start import (
     check_choose_profile,
     check_pairwise_euclidean,
@@ -60,6 +65,7 @@ CHAPTER_EXERCISES = {
         check_attention_rollout,
     ),
     4: (check_label_smoothing_ce, check_batch_hard_triplet, check_weighted_triplet, check_bnneck),
+    16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
 __all__ = [
@@ -73,6 +79,7 @@ __all__ = [
     "check_bnneck",
     "check_choose_profile",
     "check_cmc",
+    "check_data_workers",
     "check_denormalize",
     "check_inverse_negative_penalty",
     "check_label_smoothing_ce",
@@ -82,6 +89,8 @@ __all__ = [
     "check_raw_pixel_features",
     "check_resize_pos_embed",
     "check_seed_everything",
+    "check_top_operations",
+    "check_training_seconds",
     "check_sysu_ranked_list",
     "check_weighted_triplet",
     "describe_difference",

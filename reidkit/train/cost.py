@@ -72,6 +72,13 @@ def baseline_flops(backbone: str, img_size: tuple[int, int], num_classes: int):
     return model_flops(factory, img_size)
 
 
+def training_seconds(
+    steps: int, flops_per_step: float, sustained_tflops: float, step_overhead_s: float
+) -> float:
+    """``steps`` x (``flops_per_step`` at ``sustained_tflops`` + ``step_overhead_s``)."""
+    return steps * (flops_per_step / (sustained_tflops * 1e12) + step_overhead_s)
+
+
 @dataclass(frozen=True)
 class RunCost:
     """The size of a profile's chapter-4 training run (the synthetic SYSU-MM01 layout)."""
@@ -101,7 +108,9 @@ class RunCost:
     def seconds(self, gpu: GPUAssumption, rendered: bool = False) -> float:
         """Estimated wall time on ``gpu``; ``rendered``: the data cache already exists."""
         rate = gpu.sustained_tflops * 1e12
-        train = self.steps * (self.train_flops_per_step / rate + gpu.step_overhead_s)
+        train = training_seconds(
+            self.steps, self.train_flops_per_step, gpu.sustained_tflops, gpu.step_overhead_s
+        )
         evaluate = self.evaluations * self.eval_images * self.forward_flops / rate
         render = 0.0 if rendered else self.images_rendered / RENDER_IMAGES_PER_S
         return train + evaluate + render
