@@ -17,7 +17,14 @@ import dataclasses
 import time
 
 from reidkit.profiles import PROFILES
-from reidkit.train.cost import GPU_ASSUMPTIONS, assumptions_text, cost_rows, run_cost
+from reidkit.train.cost import (
+    GPU_ASSUMPTIONS,
+    assumptions_text,
+    classifier_cost,
+    cost_rows,
+    run_cost,
+    training_seconds,
+)
 
 
 def parse_sustained(values: list[str]) -> dict:
@@ -54,6 +61,19 @@ def main() -> None:
             f"{cost.profile}/{cost.backbone}: forward {cost.forward_flops / 1e9:.2f} GFLOP/image, "
             f"{cost.evaluations} evaluations x {cost.eval_images} images, "
             f"{cost.images_rendered} images rendered once"
+        )
+    print("\nChapter 3's classifier (a plain ViT, images read in the training process):")
+    for profile in PROFILES.values():
+        run = classifier_cost(profile)
+        flops, steps = run["train_flops_per_step"], run["steps"]
+        seconds = {
+            g.name: training_seconds(steps, flops, g.sustained_tflops, g.step_overhead_s)
+            for g in gpus.values()
+        }
+        minutes = [f"{name} {s / 60:.1f} min" for name, s in seconds.items()]
+        print(
+            f"  {profile.name}: {profile.vit}, {run['steps']} steps x {run['batch']} images, "
+            f"{run['train_flops_per_step'] / 1e12:.3f} TFLOP/step; {', '.join(minutes)}"
         )
     print("\nAssumptions:\n" + assumptions_text(gpus))
     print(f"\n(counted in {time.perf_counter() - start:.1f} s on the CPU)")

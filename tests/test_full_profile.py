@@ -120,3 +120,14 @@ def test_run_cost_counts_the_sampler_steps_and_the_estimate_adds_up() -> None:
     assert fake.seconds(gpu) == pytest.approx(300 * 0.112 + 0.1 + 2.0)
     assert fake.seconds(gpu, rendered=True) == pytest.approx(300 * 0.112 + 0.1)
     assert "G: 1 TFLOP/s sustained (10% of the 10 TFLOP/s" in assumptions_text({"G": gpu})
+
+
+def test_classifier_cost_is_chapter_3s_run() -> None:
+    from reidkit.models import create_vit
+    from reidkit.train.cost import classifier_cost
+
+    smoke = get_profile("smoke")
+    run = classifier_cost(smoke)
+    assert (run["steps"], run["batch"]) == (smoke.classifier_steps, 8)  # P=4 x K=2
+    _, total = model_flops(lambda: create_vit("vit_nano", (64, 32), 16), (64, 32))
+    assert run["train_flops"] == total and run["train_flops_per_step"] == 8 * total

@@ -186,3 +186,23 @@ def assumptions_text(gpus: dict[str, GPUAssumption] | None = None) -> str:
         "validation image per evaluation (+1 test run). Estimates, not measurements."
     )
     return "\n".join(lines)
+
+
+def classifier_cost(profile: Profile) -> dict[str, float]:
+    """Chapter 3's short run in ``profile``: steps, batch, and FLOPs per image and per step of
+    its plain ViT (``profile.vit`` with ``profile.classifier_ids`` classes)."""
+    from reidkit.models.vit import create_vit
+
+    def factory():
+        return create_vit(
+            profile.vit, img_size=profile.img_size, num_classes=profile.classifier_ids
+        )
+
+    _, total = model_flops(factory, profile.img_size)
+    batch = profile.ids_per_batch * profile.images_per_id
+    return {
+        "steps": profile.classifier_steps,
+        "batch": batch,
+        "train_flops": total,
+        "train_flops_per_step": total * batch,
+    }
