@@ -127,5 +127,12 @@ CHAPTERS = (
     Chapter(13, "ACSA", PARTS[3], ACSA, "13_acsa.ipynb"),
     Chapter(14, "CMSN", PARTS[3], CMSN, "14_cmsn.ipynb"),
     Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], CAST, "15_xray.ipynb"),
-    Chapter(16, "Real datasets, scale and speed", PARTS[5], (), "16_real_data.ipynb"),
+    Chapter(
+        16,
+        "Real datasets, scale and speed",
+        PARTS[5],
+        DATA + ("zhang2023llcm", "li2017cuhkpedes", "ding2021icfg", "zhu2021rstpreid"),
+        "16_scale.ipynb",
+        True,
+    ),
 )

@@ -32,12 +32,20 @@ class Profile:
     images_per_camera: int  # images of one identity in one camera
     # model
     vit: str  # named ViT configuration of chapter 3's plain ViT (see reidkit.models.vit)
+    classifier_ids: int  # chapter 3's classifier: identities (the first of the train split)
+    classifier_steps: int  # chapter 3's classifier: optimisation steps of its short run
     backbone: str  # named ViT configuration of the re-id models trained from chapter 4 on
+    # ImageNet weights for ``backbone``: None (train from scratch), "timm", a .safetensors
+    # file, or "auto": the weights when they can be had, else ``scratch_backbone`` trained
+    # from scratch at ``scratch_lr`` (``resolve_pretrained`` decides and says which)
+    pretrained: str | None
+    scratch_backbone: str
     # training
     epochs: int
     ids_per_batch: int  # P identities per batch
     images_per_id: int  # K images per identity and modality
     lr: float
+    scratch_lr: float  # the learning rate when ``scratch_backbone`` is trained instead
     eval_every: int  # evaluate every N epochs
     # evaluation
     trials: int  # gallery re-samplings of the SYSU-MM01 protocol
@@ -57,11 +65,16 @@ PROFILES: dict[str, Profile] = {
         test_ids=8,
         images_per_camera=2,
         vit="vit_nano",
+        classifier_ids=16,
+        classifier_steps=4,
         backbone="vit_hybrid_nano",
+        pretrained=None,
+        scratch_backbone="vit_hybrid_nano",
         epochs=1,
         ids_per_batch=4,
         images_per_id=2,
         lr=1e-3,
+        scratch_lr=1e-3,
         eval_every=1,
         trials=2,
         num_workers=0,
@@ -74,29 +87,43 @@ PROFILES: dict[str, Profile] = {
         test_ids=48,
         images_per_camera=8,
         vit="vit_cpu",
+        classifier_ids=20,  # few classes, many images each: a plain ViT learns in ~1.5 min
+        classifier_steps=450,
         backbone="vit_hybrid_cpu",
+        pretrained=None,
+        scratch_backbone="vit_hybrid_cpu",
         epochs=20,
         ids_per_batch=8,
         images_per_id=4,
         lr=1e-3,
+        scratch_lr=1e-3,
         eval_every=5,
         trials=10,
         num_workers=0,
     ),
+    # Sized with benchmarks/bench_cost.py so that chapter 4's run fits a free Colab T4 in
+    # well under 10 minutes and an H100 in under 2 (estimates from stated TFLOP/s, printed
+    # there): ~2,200 steps of 64 images, fine-tuning ImageNet ViT-S (as TransReID), or, with
+    # no hub, a hybrid ViT from scratch that costs fewer FLOPs per step than ViT-S.
     "full": Profile(
         name="full",
-        description="GPU: the chapter's real run at 256x128 with ViT-S",
+        description="GPU: ~2,200 steps at 256x128, ImageNet ViT-S (else a hybrid from scratch)",
         img_size=(256, 128),
-        train_ids=395,
+        train_ids=395,  # 296 train + 99 val
         test_ids=96,
-        images_per_camera=10,
+        images_per_camera=4,
         vit="vit_small",
+        classifier_ids=60,
+        classifier_steps=1500,
         backbone="vit_small",
-        epochs=60,
+        pretrained="auto",
+        scratch_backbone="vit_hybrid_gpu",
+        epochs=18,
         ids_per_batch=8,
         images_per_id=4,
-        lr=3.5e-4,
-        eval_every=10,
+        lr=2e-4,
+        scratch_lr=5e-4,
+        eval_every=6,
         trials=10,
         num_workers=4,
     ),
@@ -109,6 +136,35 @@ def data_workers(wanted: int, cpus: int | None = None) -> int:
     if cpus is None:
         cpus = os.cpu_count() or 1
     return max(0, min(wanted, cpus - 1))
+
+
+PRETRAINED_ENV = "REIDKIT_PRETRAINED"  # a local .safetensors timm state dict for "auto"
+
+
+def resolve_pretrained(profile: Profile, weights_file: str | None = None) -> Profile:
+    """``profile`` with ``pretrained="auto"`` decided, and one printed line saying what.
+
+    With ImageNet weights for ``profile.backbone`` (``weights_file``, else the file named by
+    ``REIDKIT_PRETRAINED``, else the Hugging Face cache or hub; see
+    ``reidkit.models.pretrained.find_pretrained``) the backbone starts from them; without, the
+    profile's ``scratch_backbone`` is trained from scratch at ``scratch_lr``. Other profiles
+    are returned unchanged. Nothing is downloaded here."""
+    if profile.pretrained != "auto":
+        return profile
+    from reidkit.models.pretrained import find_pretrained
+
+    weights_file = weights_file or os.environ.get(PRETRAINED_ENV) or None
+    pretrained, why = find_pretrained(profile.backbone, weights_file)
+    if pretrained is None:
+        print(
+            f"[pretrained] no ImageNet weights for {profile.backbone} ({why}): training "
+            f"{profile.scratch_backbone} from scratch, lr {profile.scratch_lr:g}"
+        )
+        return profile.replace(
+            backbone=profile.scratch_backbone, lr=profile.scratch_lr, pretrained=None
+        )
+    print(f"[pretrained] {profile.backbone} starts from ImageNet weights: {why}")
+    return profile.replace(pretrained=pretrained)
 
 
 def _cuda_available() -> bool:

@@ -22,6 +22,7 @@ from reidkit.exercises import (
     describe_difference,
     evaluation,
     run_check,
+    scale,
     start,
     vit,
 )
@@ -32,6 +33,14 @@ from reidkit.viz.attention import attention_rollout
 
 
 # Hand-written solutions, as a learner would write them.
+def my_top_operations(events, top):
+    times = sorted(((e.key, e.self_cpu_time_total / 1000) for e in events), key=lambda t: -t[1])
+    times = [(name, ms) for name, ms in times if ms > 0]
+    rest = times[top:]
+    other = [(f"other ({len(rest)} operators)", sum(ms for _, ms in rest))] if rest else []
+    return times[:top] + other
+
+
 def my_average_precision(matches):
     ranks = np.flatnonzero(matches) + 1
     return float(np.mean(np.arange(1, len(ranks) + 1) / ranks))
@@ -314,6 +323,24 @@ CHECKS = [
         my_fusion,
         lambda block, tokens: my_fusion(block, tokens, own_patches=True),  # its own patches
         "values differ",
+    ),
+    (
+        scale.check_data_workers,
+        lambda wanted, cpus: max(0, min(wanted, cpus - 1)),
+        lambda wanted, cpus: min(wanted, cpus),  # forgets the training process's core
+        "Colab: 2 cores, 4 wanted",
+    ),
+    (
+        scale.check_training_seconds,
+        lambda steps, flops, tflops, overhead: steps * (flops / (tflops * 1e12) + overhead),
+        lambda steps, flops, tflops, overhead: steps * flops / (tflops * 1e12),  # no overhead
+        "chapter 4 full on a T4",
+    ),
+    (
+        scale.check_top_operations,
+        my_top_operations,
+        lambda events, top: my_top_operations(events, top)[:top],  # drops "other"
+        "a training step, top 3",
     ),
 ]
 

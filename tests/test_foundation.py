@@ -58,8 +58,13 @@ def test_unknown_profile_names_the_variable_and_the_choices(monkeypatch):
 
 def test_profiles_grow_from_smoke_to_full():
     smoke, quick, full = (profiles.PROFILES[n] for n in ("smoke", "quick", "full"))
-    for field in ("train_ids", "epochs"):
-        assert getattr(smoke, field) < getattr(quick, field) < getattr(full, field)
+    assert smoke.train_ids < quick.train_ids < full.train_ids
+    assert smoke.epochs < quick.epochs  # full fine-tunes fewer, larger epochs (a T4's budget)
+
+    def images_seen(p: profiles.Profile) -> int:  # training images drawn over the run
+        return p.epochs * p.train_ids * p.images_per_camera
+
+    assert images_seen(smoke) < images_seen(quick) < images_seen(full)
     assert smoke.img_size[0] < quick.img_size[0] < full.img_size[0]
     assert smoke.replace(epochs=3).epochs == 3 and smoke.epochs == 1
 

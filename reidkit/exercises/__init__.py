@@ -42,6 +42,11 @@ from reidkit.exercises.evaluation import (
     check_inverse_negative_penalty,
     check_sysu_ranked_list,
 )
+from reidkit.exercises.scale import (
+    check_data_workers,
+    check_top_operations,
+    check_training_seconds,
+)
 from reidkit.exercises.start import (
     check_choose_profile,
     check_pairwise_euclidean,
@@ -78,6 +83,7 @@ CHAPTER_EXERCISES = {
     5: (check_select_channel, check_permute_channels, check_shifted_crop),
     6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
     7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
+    16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
 __all__ = [
@@ -96,6 +102,7 @@ __all__ = [
     "check_cls_fusion",
     "check_cmc",
     "check_csa_tokens",
+    "check_data_workers",
     "check_denormalize",
     "check_inverse_negative_penalty",
     "check_label_smoothing_ce",
@@ -109,6 +116,8 @@ __all__ = [
     "check_select_channel",
     "check_shifted_crop",
     "check_spatial_attention",
+    "check_top_operations",
+    "check_training_seconds",
     "check_sysu_ranked_list",
     "check_weighted_triplet",
     "describe_difference",

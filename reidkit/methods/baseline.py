@@ -110,9 +110,10 @@ def build_model(config, num_classes: int) -> CrossModalBaseline:
 
 
 def profile_options(profile) -> BaselineOptions:
-    """The profile's backbone; the triplet joins after a quarter of the epochs."""
+    """The profile's backbone and weights (``resolve_pretrained`` has decided "auto"); the
+    triplet joins after a quarter of the epochs."""
     return BaselineOptions(
-        model=BaselineModelOptions(backbone=profile.backbone),
+        model=BaselineModelOptions(backbone=profile.backbone, pretrained=profile.pretrained),
         loss=BaselineLossOptions(triplet_start_epoch=profile.epochs / 4),
     )
 

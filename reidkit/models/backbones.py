@@ -61,6 +61,12 @@ def build_backbone(
     drop_path_rate: float = 0.0,
 ) -> nn.Module:
     """The backbone called ``name`` for images of ``img_size`` (height, width)."""
+    if pretrained == "auto":
+        raise ValueError(
+            "pretrained: 'auto' belongs to a profile and is decided by "
+            "reidkit.profiles.resolve_pretrained (config_from_profile calls it); a backbone "
+            "takes None, 'timm' or a .safetensors file"
+        )
     if name.startswith(TIMM_PREFIX):
         return _timm_backbone(name[len(TIMM_PREFIX) :], img_size, pretrained, drop_path_rate)
     if name not in VIT_CONFIGS and name not in CROSSVIT_CONFIGS:

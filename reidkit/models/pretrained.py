@@ -212,3 +212,44 @@ def from_timm(
         raise ValueError(f"{weights_file or timm_name}: no 'pos_embed'; not a timm ViT state dict")
     load_timm_state_dict(model, state_dict, _pretraining_grid(state_dict["pos_embed"], grid))
     return model
+
+
+def _cached_weights(timm_name: str) -> str | None:
+    """The safetensors file of ``timm_name`` in the local Hugging Face cache (a download made
+    earlier), or None; reads only the disk."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    hub_id = getattr(timm.models.get_pretrained_cfg(timm_name), "hf_hub_id", None)
+    if not hub_id:
+        return None
+    found = try_to_load_from_cache(hub_id, "model.safetensors")
+    return found if isinstance(found, str) else None
+
+
+def find_pretrained(name: str, weights_file: str | Path | None = None) -> tuple[str | None, str]:
+    """Where ImageNet weights for our configuration ``name`` can come from, without
+    downloading: ``(pretrained, why)`` with ``pretrained`` the value for
+    ``build_backbone(..., pretrained=)`` (a local ``.safetensors`` path or ``"timm"``), or
+    ``None`` when there are none; ``why`` says which source, or why none.
+
+    In order: ``weights_file`` (a local timm state dict), the local Hugging Face cache, the hub
+    when it answers within ``HUB_TIMEOUT_S`` (and ``HF_HUB_OFFLINE`` is not set)."""
+    if name not in DEFAULT_PRETRAINED:
+        return None, f"{name!r} has no ImageNet weights (only {sorted(DEFAULT_PRETRAINED)})"
+    if weights_file:
+        path = Path(weights_file).expanduser()
+        if path.suffix != ".safetensors" or not path.is_file():
+            raise FileNotFoundError(f"pretrained weights file {path}: no such .safetensors file")
+        return str(path), f"the local file {path}"
+    timm_name = DEFAULT_PRETRAINED[name]
+    cached = _cached_weights(timm_name)
+    if cached:
+        return cached, f"timm's {timm_name}, from the local Hugging Face cache"
+    if _offline():
+        return None, "HF_HUB_OFFLINE is set and they are not in the local Hugging Face cache"
+    try:
+        _check_hub_reachable(timm_name)
+    except PretrainedWeightsUnavailable:
+        return None, "the Hugging Face hub cannot be reached"
+    return "timm", f"timm's {timm_name}, downloaded from the Hugging Face hub"

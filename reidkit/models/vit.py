@@ -44,9 +44,11 @@ class ViTConfig:
 VIT_CONFIGS: dict[str, ViTConfig] = {
     "vit_nano": ViTConfig(embed_dim=64, depth=2, num_heads=2, patch_size=8),  # smoke, 64x32
     "vit_cpu": ViTConfig(embed_dim=192, depth=4, num_heads=3),  # quick, 128x64 on a CPU
-    # Hybrids (reidkit.models.stem): what the CPU profiles train from scratch.
+    # Hybrids (reidkit.models.stem): what the profiles train from scratch.
     "vit_hybrid_nano": ViTConfig(64, 2, 2, patch_size=8, stem_widths=(16, 32, 64)),
     "vit_hybrid_cpu": ViTConfig(192, 4, 3, stem_widths=(32, 64, 128, 256)),
+    # full's from-scratch backbone when no ImageNet weights can be had: fewer FLOPs than ViT-S
+    "vit_hybrid_gpu": ViTConfig(384, 6, 6, stem_widths=(32, 64, 128, 256)),
     "vit_tiny": ViTConfig(embed_dim=192, depth=12, num_heads=3),
     "vit_small": ViTConfig(embed_dim=384, depth=12, num_heads=6),
     "vit_base": ViTConfig(embed_dim=768, depth=12, num_heads=12),

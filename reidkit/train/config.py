@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reidkit.data.augment import AUGMENTATIONS, BASELINE_AUGMENTATIONS, check_names
-from reidkit.profiles import data_workers
+from reidkit.profiles import data_workers, resolve_pretrained
 from reidkit.typed import Checked, bounded, build, merge, to_plain
 from reidkit.utils import runs_dir
 
@@ -206,8 +206,11 @@ def config_from_profile(profile: Any, method: str = "baseline", **changes: Any) 
     """The training configuration a profile implies (the demo's and the chapters').
 
     Data sizes, epochs and the schedule come from the profile; the method's options from its
-    ``profile_options`` (model sizes per profile live with the method, not in the profile)."""
+    ``profile_options`` (model sizes per profile live with the method, not in the profile).
+    A profile's ``pretrained="auto"`` is decided here (``resolve_pretrained`` prints which)."""
     from reidkit.methods import get_method
+
+    profile = resolve_pretrained(profile)
 
     config = TrainConfig(
         name=f"demo-{profile.name}",

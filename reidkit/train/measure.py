@@ -69,3 +69,25 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
+def profile_train_steps(trainer, steps: int = 3, warmup: int = 1):
+    """``torch.profiler`` over ``steps`` training steps of ``trainer`` (after ``warmup`` steps
+    that are not recorded): its ``key_averages()``, one entry per operator, with CPU time and,
+    on CUDA, the GPU time. Loading the batches counts too, as in training."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if trainer.device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    trainer.network.train()
+    batches = iter(trainer.loader)
+    for _ in range(warmup):
+        trainer.train_step(next(batches), trainer.epoch)
+    sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+    sync()
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            trainer.train_step(next(batches), trainer.epoch)
+        sync()
+    return prof.key_averages()

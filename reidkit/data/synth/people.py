@@ -86,15 +86,27 @@ class SyntheticPeople:
         """The attributes of person ``pid``."""
         return self.settings.identity(pid)
 
-    def records(self, pids: Sequence[int], cameras: Sequence[int] = CAMERAS) -> list[Record]:
-        """One record per image of each person in each camera that sees them."""
+    def records(
+        self,
+        pids: Sequence[int],
+        cameras: Sequence[int] = CAMERAS,
+        images: Sequence[int] | None = None,
+    ) -> list[Record]:
+        """One record per image of each person in each camera that sees them; ``images``
+        picks which of the ``images_per_camera`` images of each camera (all by default)."""
+        chosen = range(self.images_per_camera) if images is None else images
+        if any(not 0 <= index < self.images_per_camera for index in chosen):
+            raise ValueError(
+                f"images: indices must lie in 0..{self.images_per_camera - 1} "
+                f"(images_per_camera), got {list(chosen)}"
+            )
         out = []
         for pid in pids:
             for cam in self.identity(pid).cameras:
                 if cam not in cameras:
                     continue
                 modality = camera_modality(cam)
-                for index in range(self.images_per_camera):
+                for index in chosen:
                     out.append(Record(self.settings.uri(pid, cam, index), pid, cam, modality))
         return out
 
