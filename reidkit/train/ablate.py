@@ -14,6 +14,8 @@ A spec (YAML; paths relative to the spec file)::
     base: ../synthetic.yaml                # a training configuration, an inline mapping, or
                                            #   profile:smoke (config_from_profile; "profile":
                                            #   the active profile, REIDKIT_PROFILE)
+    method: fused_attention                # optional, with a profile base: the method it
+                                           #   configures (default: baseline)
     rows:                                  # name + overrides in the configuration's YAML form
       - name: baseline                     #   (no overrides: the base itself)
       - name: no triplet

@@ -56,6 +56,7 @@ class SpecFile(Checked):
     rows: Any
     seeds: list[int]
     name: str | None = None
+    method: str | None = None  # with a profile base: the method it configures (else baseline)
     out: str | None = None
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     paper: PaperNumbers | None = None
@@ -174,13 +175,18 @@ def build_rows(base: TrainConfig, rows: Any) -> list[Row]:
     return built
 
 
-def base_config(base: str | dict[str, Any], folder: Path) -> TrainConfig:
-    """The spec's ``base``: ``profile[:NAME]``, a file relative to ``folder``, or a mapping."""
-    if isinstance(base, str) and base.split(":")[0] != "profile":
+def base_config(base: str | dict[str, Any], folder: Path, method: str | None = None) -> TrainConfig:
+    """The spec's ``base``: ``profile[:NAME]`` (configuring ``method``, default the baseline),
+    a file relative to ``folder``, or a mapping."""
+    is_profile = isinstance(base, str) and base.split(":")[0] == "profile"
+    if method is not None and not is_profile:
+        raise ValueError("method: only a profile base takes it (a file or mapping names its own)")
+    if isinstance(base, str) and not is_profile:
         return load_config(folder / base)  # its errors name the file
     try:
         if isinstance(base, str):
-            return config_from_profile(get_profile(base.partition(":")[2] or None))
+            profile = get_profile(base.partition(":")[2] or None)
+            return config_from_profile(profile, method=method or "baseline")
         return config_from_dict(base)
     except (TypeError, ValueError) as error:
         raise type(error)(f"base: {error}" if isinstance(base, str) else f"base.{error}") from None
@@ -204,7 +210,7 @@ def parse_spec(
         raise ValueError(f"{missing[0]}: missing; a spec needs base, rows and seeds")
     spec = build(SpecFile, values)
     check_spec(spec)
-    base = base_config(spec.base, Path(folder))
+    base = base_config(spec.base, Path(folder), spec.method)
     rows = build_rows(base, spec.rows)
     if spec.paper is not None:
         unknown = sorted(set(spec.paper.rows) - {r.name for r in rows})
