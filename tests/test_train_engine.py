@@ -274,7 +274,7 @@ def test_best_epoch_keeps_the_files_a_resume_needs(tmp_path):
     ],
 )
 def test_mixed_precision_follows_the_compute_capability(monkeypatch, capability, bf16, expected):
-    from reidkit.train.engine import autocast_settings
+    from reidkit.train.precision import autocast_settings
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
@@ -284,9 +284,12 @@ def test_mixed_precision_follows_the_compute_capability(monkeypatch, capability,
 
 @pytest.mark.parametrize("native", [True, False])
 def test_cpu_autocasts_to_bf16_only_with_bf16_matrix_units(monkeypatch, native):
-    from reidkit.train import engine
+    from reidkit.train import precision
 
-    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     expected = (torch.bfloat16, False) if native else (None, False)
-    assert engine.autocast_settings(torch.device("cpu"), True) == expected
-    assert engine.autocast_settings(torch.device("cpu"), False) == (None, False)
+    assert precision.autocast_settings(torch.device("cpu"), True) == expected
+    assert precision.autocast_settings(torch.device("cpu"), False) == (None, False)
+    with precision.autocast_context(torch.device("cpu"), True):
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == (torch.bfloat16 if native else torch.float32)

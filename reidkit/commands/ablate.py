@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="delete and rerun runs whose configuration the spec has changed since they ran",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--save-results",
+        action="store_true",
+        help="copy the results into reidkit/results/ablations/ (what the chapters show)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,4 +48,9 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(ablation_markdown(spec.out))
         print(f"results: {spec.out}/results.jsonl, table.md, table.json, figure.json")
+    if args.save_results and not args.dry_run:
+        from reidkit.profiles import get_profile
+        from reidkit.train.chapter_ablation import save_results
+
+        print(f"saved for the chapters: {save_results(spec, get_profile().name)}")
     return 0

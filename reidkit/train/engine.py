@@ -19,7 +19,6 @@ writes and evaluates).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ from reidkit.train.checkpoint import (
 from reidkit.train.config import TrainConfig
 from reidkit.train.datasets import training_data
 from reidkit.train.distributed import current_processes
+from reidkit.train.precision import autocast_context, autocast_settings, full_precision
 from reidkit.train.schedule import EpochSchedule, build_optimizer
 from reidkit.train.selection import BestEpoch
 from reidkit.utils import get_device
@@ -52,42 +52,6 @@ from reidkit.utils import get_device
 Callback = Callable[[dict[str, Any]], None]
 Evaluate = Callable[[nn.Module], dict[str, float]]
 METRICS_LOG = "metrics.jsonl"
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (AMX tiles or AVX-512 BF16), where
-    bf16 autocast roughly halves a ViT step; elsewhere it would only emulate bf16, slowly."""
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def full_precision(outputs: dict[str, Any]) -> dict[str, Any]:
-    """``outputs`` with its low-precision floating tensors (autocast's bf16 / fp16) as float32."""
-    return {
-        key: value.float()
-        if isinstance(value, torch.Tensor) and value.dtype in (torch.bfloat16, torch.float16)
-        else value
-        for key, value in outputs.items()
-    }
-
-
-def autocast_settings(device: torch.device, enabled: bool) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a grad scaler is needed): bf16 on GPUs that compute in
-    it (compute capability 8.0 on, Ampere and later), else fp16 with a scaler; on a CPU, bf16
-    where it has bf16 matrix units (:func:`cpu_has_native_bf16`), else full precision.
-
-    A T4 (7.5) reports ``torch.cuda.is_bf16_supported()`` as True but only emulates bf16,
-    slowly: the capability decides, not that flag."""
-    if not enabled:
-        return None, False
-    if device.type == "cpu":
-        return (torch.bfloat16 if cpu_has_native_bf16() else None), False
-    if device.type != "cuda":
-        return None, False
-    major, _ = torch.cuda.get_device_capability(device)
-    if major >= 8 and torch.cuda.is_bf16_supported():
-        return torch.bfloat16, False
-    return torch.float16, True
 
 
 class Trainer:
@@ -221,12 +185,7 @@ class Trainer:
         batch = batch.to(self.device, non_blocking=True)
         if self.batch_transform is not None:
             batch = self.batch_transform(batch)
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.amp_dtype)
-            if self.amp_dtype is not None
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        with autocast_context(self.device, self.config.optim.amp):
             outputs = self.network(batch)
         outputs = full_precision(outputs)  # objectives compute in float32 whatever the autocast
         losses = self.objective(outputs, batch, self.schedule.progress)

@@ -21,6 +21,7 @@ from reidkit.data.records import Record
 from reidkit.data.transforms import test_transform
 from reidkit.eval.protocols import METRIC_KEYS, evaluate_protocol
 from reidkit.train.config import TrainConfig
+from reidkit.train.precision import autocast_context
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
 
@@ -35,8 +36,10 @@ def model_extractor(
     batch_size: int = 128,
     num_workers: int = 0,
     collate: Collate | None = None,
+    amp: bool = False,
 ) -> Callable[[Sequence[Record]], Tensor]:
-    """``records -> model.forward_embedding`` of each, (N, D) on the CPU, in record order.
+    """``records -> model.forward_embedding`` of each, (N, D) float32 on the CPU, in record
+    order; with ``amp`` the model runs under the training's autocast (``reidkit.train.precision``).
 
     Records of each modality are batched apart (an image batch, a caption batch), so a
     text-image model embeds captions and images with its two encoders."""
@@ -55,7 +58,8 @@ def model_extractor(
                 num_workers=num_workers,
                 collate_fn=collate or Collate(),
             )
-            out = [model.forward_embedding(b.to(device)).float().cpu() for b in loader]
+            with autocast_context(device, amp):
+                out = [model.forward_embedding(b.to(device)).float().cpu() for b in loader]
             rows.update(zip(positions, torch.cat(out)))
         model.train(was_training)
         if not rows:
@@ -75,7 +79,9 @@ def make_evaluator(config: TrainConfig, dataset: Any, collate: Collate | None = 
     e, data = config.eval, config.data
 
     def evaluate(model: nn.Module) -> dict[str, float]:
-        extract = model_extractor(model, data.img_size, e.batch_size, data.num_workers, collate)
+        extract = model_extractor(
+            model, data.img_size, e.batch_size, data.num_workers, collate, config.optim.amp
+        )
         result = evaluate_protocol(
             extract, dataset, e.setting, split=e.split, trials=e.trials, seed=e.seed
         )
