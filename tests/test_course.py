@@ -40,7 +40,7 @@ def test_course_map_without_a_notebooks_folder(tmp_path, monkeypatch):
     )
     assert CHAPTERS[9].link() is None  # not written: nowhere to open it
     status = dict(zip(course_map_figure().data[0].ids, course_map_figure().data[0].customdata))
-    assert [status[f"ch{n}"] for n in range(7)] == ["available"] * 6 + ["coming"]
+    assert [status[f"ch{n}"] for n in (0, 3, 8, 9)] == ["available"] * 3 + ["coming"]
     (tmp_path / chapter.notebook).write_text("{}", encoding="utf-8")
     assert chapter.link() == str(tmp_path / chapter.notebook)  # a local copy wins
 

@@ -21,6 +21,7 @@ from reidkit.exercises import (
     csa,
     describe_difference,
     evaluation,
+    losses,
     run_check,
     scale,
     start,
@@ -137,6 +138,26 @@ def my_csa_tokens(tokens, grid, module, transpose=True):
     x = x * module.channel(x)[:, :, None, None]
     x = x * module.spatial(x)[:, None]
     return x.flatten(2).transpose(1, 2)  # (B, N, C)
+
+
+def my_weighted_distances(features, labels, negative_sign=-1.0):
+    d = torch.cdist(features, features)  # (B, B)
+    same = labels[:, None] == labels[None]  # (B, B)
+    positive = same & ~torch.eye(len(labels), dtype=torch.bool)
+
+    def weighted(scores, mask):
+        weights = torch.where(mask, scores.exp(), torch.zeros_like(scores))
+        return (weights * d).sum(1) / weights.sum(1).clamp_min(1e-12)
+
+    return weighted(d, positive), weighted(negative_sign * d, ~same)
+
+
+def my_adaptive_triplet(features, labels, margin, hinge=True):
+    d_p, d_n = my_weighted_distances(features, labels)
+    same = labels[:, None] == labels[None]
+    has_both = (same.sum(1) > 1) & (~same).any(1)
+    gaps = d_p - d_n + margin
+    return (gaps.clamp_min(0) if hinge else gaps)[has_both].mean()
 
 
 def my_branch_sizes(img_size, patch_sizes, img_scales):
@@ -304,6 +325,24 @@ CHECKS = [
         my_csa_tokens,
         lambda t, grid, module: my_csa_tokens(t, grid, module, transpose=False),
         "two 4x2 maps, 32 channels",
+    ),
+    (
+        losses.check_center_loss,
+        lambda f, y, c: 0.5 * (f - c[y]).pow(2).sum(1).mean(),
+        lambda f, y, c: (f - c[y]).pow(2).sum(1).mean(),  # without the 1/2
+        "8 features, 3 classes",
+    ),
+    (
+        losses.check_weighted_distances,
+        my_weighted_distances,
+        lambda f, y: my_weighted_distances(f, y, negative_sign=1.0),  # far negatives weigh more
+        "16 features, 4 identities",
+    ),
+    (
+        losses.check_adaptive_triplet,
+        my_adaptive_triplet,
+        lambda f, y, margin: my_adaptive_triplet(f, y, margin, hinge=False),  # eq. 15 as printed
+        "chapter 4's line",
     ),
     (
         crossvit.check_branch_image_sizes,

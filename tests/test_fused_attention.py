@@ -3,6 +3,7 @@ changes the model or the data, Table 4's losses reach the objective, and the ful
 and evaluates through ``reidkit train``."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,12 @@ from reidkit.models.crossvit import CrossViT
 from reidkit.models.csa import ChannelSpatialAttention
 from reidkit.models.fused_attention import build_fused_attention_model
 from reidkit.profiles import get_profile
-from reidkit.train.ablation_spec import load_spec
+from reidkit.train.ablation_spec import (
+    AblationError,
+    bundled_specs,
+    load_bundled_spec,
+    load_spec,
+)
 from reidkit.train.config import config_from_profile
 
 SIZE = (64, 32)
@@ -146,3 +152,21 @@ def test_the_seed_002_config_builds():
     assert config.method == "fused_attention"
     assert "trivial_augment" in config.data.augment.infrared
     assert config.options.model.crossvit and config.options.model.csa
+
+
+def test_the_table_specs_ship_with_the_package_and_are_the_repository_files(monkeypatch):
+    monkeypatch.setenv("REIDKIT_PROFILE", "smoke")
+    assert {"fused_table3", "fused_table4"} <= set(bundled_specs())
+    for table in ("fused_table3", "fused_table4"):
+        repo = Path("configs/ablations") / f"{table}.yaml"
+        packaged = Path("reidkit/configs/ablations") / f"{table}.yaml"
+        assert repo.read_bytes() == packaged.read_bytes()  # one file, two paths
+        bundled, loaded = load_bundled_spec(table), load_spec(repo)
+        assert [r.config.to_dict() for r in bundled.rows] == [
+            r.config.to_dict() for r in loaded.rows
+        ]
+        assert (bundled.name, bundled.paper) == (loaded.name, loaded.paper)
+    out = load_bundled_spec("fused_table4", out="elsewhere").out
+    assert out == Path("elsewhere")
+    with pytest.raises(AblationError, match="no bundled ablation spec 'table9'.*fused_table4"):
+        load_bundled_spec("table9")

@@ -42,6 +42,11 @@ from reidkit.exercises.evaluation import (
     check_inverse_negative_penalty,
     check_sysu_ranked_list,
 )
+from reidkit.exercises.losses import (
+    check_adaptive_triplet,
+    check_center_loss,
+    check_weighted_distances,
+)
 from reidkit.exercises.scale import (
     check_data_workers,
     check_top_operations,
@@ -83,6 +88,7 @@ CHAPTER_EXERCISES = {
     5: (check_select_channel, check_permute_channels, check_shifted_crop),
     6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
     7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
+    8: (check_center_loss, check_weighted_distances, check_adaptive_triplet),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -90,6 +96,7 @@ __all__ = [
     "CHAPTER_EXERCISES",
     "Case",
     "CheckResult",
+    "check_adaptive_triplet",
     "check_attention_rollout",
     "check_attention_weights",
     "check_average_precision",
@@ -97,6 +104,7 @@ __all__ = [
     "check_bnneck",
     "check_channel_attention",
     "check_branch_image_sizes",
+    "check_center_loss",
     "check_choose_profile",
     "check_cls_cross_attention",
     "check_cls_fusion",
@@ -117,6 +125,7 @@ __all__ = [
     "check_shifted_crop",
     "check_spatial_attention",
     "check_top_operations",
+    "check_weighted_distances",
     "check_training_seconds",
     "check_sysu_ranked_list",
     "check_weighted_triplet",

@@ -7,6 +7,7 @@ from reidkit.losses.triplet import (
     WeightedRegularizationTripletLoss,
     batch_hard_triplet,
     pairwise_euclidean,
+    triplet_weights,
     weighted_triplet,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "center_loss",
     "label_smoothing_cross_entropy",
     "pairwise_euclidean",
+    "triplet_weights",
     "weighted_triplet",
 ]

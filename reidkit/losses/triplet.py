@@ -91,6 +91,19 @@ def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     return torch.nan_to_num(weights, nan=0.0)  # rows with an empty mask
 
 
+def triplet_weights(
+    features: Tensor, labels: Tensor, anchor_as_positive: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(distances, positive_weights, negative_weights)``, each (B, B): row a holds anchor a's
+    Euclidean distances, its weights ``softmax(d)`` over its positives and ``softmax(-d)`` over
+    its negatives (eq. 15; zero elsewhere, each non-empty row sums to 1)."""
+    distances = pairwise_euclidean(features)  # (B, B)
+    positive, negative = _masks(labels, anchor_as_positive)
+    positive_weights = _masked_softmax(distances, positive)  # (B, B), rows sum to 1
+    negative_weights = _masked_softmax(-distances, negative)  # (B, B)
+    return distances, positive_weights, negative_weights
+
+
 def weighted_triplet(
     features: Tensor,
     labels: Tensor,
@@ -112,11 +125,11 @@ def weighted_triplet(
     ``d_n`` 0 for one without negatives). ``anchor_as_positive=True`` counts the anchor among
     its own positives at distance 0, as AGW's public code does.
     """
-    distances = pairwise_euclidean(features)  # (B, B)
+    distances, positive_weights, negative_weights = triplet_weights(
+        features, labels, anchor_as_positive
+    )
     positive, negative = _masks(labels, anchor_as_positive)
     valid = _valid_anchors(positive, negative)
-    positive_weights = _masked_softmax(distances, positive)  # (B, B), rows sum to 1
-    negative_weights = _masked_softmax(-distances, negative)  # (B, B)
     d_p = (positive_weights * distances).sum(1)  # (B,)
     d_n = (negative_weights * distances).sum(1)  # (B,)
     if margin is None:

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ RESULTS = "results.jsonl"
 SPEC_COPY = "spec.json"
 SET_BY_RUNNER = ("seed", "out_dir", "name")  # a row may not override these
 DEFAULT_METRICS = ["R1", "mAP"]
+BUNDLED_SPECS = "configs/ablations"  # inside the package: specs the chapters load
 
 
 class AblationError(ValueError):
@@ -232,6 +234,24 @@ def load_spec(path: str | Path, out: str | None = None) -> AblationSpec:
         return parse_spec(values, path.parent, path.stem, out)
     except (TypeError, ValueError, FileNotFoundError) as error:
         raise AblationError(f"{path}: {error}") from None
+
+
+def bundled_specs() -> list[str]:
+    """Names of the ablation specs shipped inside the package (``reidkit/configs/ablations``;
+    the repository's ``configs/ablations/`` links to the same files)."""
+    folder = resources.files("reidkit") / BUNDLED_SPECS
+    names = [f.name for f in folder.iterdir()]
+    return sorted(n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
+
+
+def load_bundled_spec(name: str, out: str | None = None) -> AblationSpec:
+    """:func:`load_spec` of a spec shipped with the package, by name (e.g. ``"fused_table4"``),
+    so that a chapter finds it after ``pip install reidkit`` as well as in a clone."""
+    known = bundled_specs()
+    if name not in known:
+        raise AblationError(f"no bundled ablation spec {name!r}; the package ships {known}")
+    with resources.as_file(resources.files("reidkit") / BUNDLED_SPECS / f"{name}.yaml") as path:
+        return load_spec(path, out)
 
 
 # ---- runs and their results ---------------------------------------------------------------
