@@ -31,6 +31,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
+    """The book built in smoke here; or, with ``REIDKIT_BOOK_HTML`` naming a built book's html
+    folder (e.g. ``make book``'s quick build), that book, checked by the same tests."""
+    given = os.environ.get("REIDKIT_BOOK_HTML")
+    if given:
+        html = Path(given)
+        assert (html / "intro.html").is_file(), f"REIDKIT_BOOK_HTML={given}: no intro.html there"
+        return html
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     env = {**os.environ, "REIDKIT_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
