@@ -3,6 +3,7 @@ those the retrieval embedding uses) and inference milliseconds per image."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -75,6 +76,9 @@ def profile_train_steps(trainer, steps: int = 3, warmup: int = 1):
     """``torch.profiler`` over ``steps`` training steps of ``trainer`` (after ``warmup`` steps
     that are not recorded): its ``key_averages()``, one entry per operator, with CPU time and,
     on CUDA, the GPU time. Loading the batches counts too, as in training."""
+    # Kineto, the profiler's tracer, otherwise prints start/stop lines and, without a GPU, a
+    # "gpuGetDeviceCount failed" ERROR into the notebook; it reads this on its first use.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU]
