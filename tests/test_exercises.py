@@ -22,6 +22,7 @@ from reidkit.exercises import (
     describe_difference,
     evaluation,
     losses,
+    mhga,
     run_check,
     scale,
     start,
@@ -138,6 +139,36 @@ def my_csa_tokens(tokens, grid, module, transpose=True):
     x = x * module.channel(x)[:, :, None, None]
     x = x * module.spatial(x)[:, None]
     return x.flatten(2).transpose(1, 2)  # (B, N, C)
+
+
+def my_relation_matrix(grid, lambdas, modalities, diagonals=True):
+    h, w = grid
+    cells = [(p // w, p % w) for p in range(h * w)] * modalities  # visible nodes, then infrared
+    R = torch.empty(len(cells), len(cells))
+    for i, (ri, ci) in enumerate(cells):
+        for j, (rj, cj) in enumerate(cells):
+            dr, dc = abs(ri - rj), abs(ci - cj)
+            near = max(dr, dc) == 1 if diagonals else dr + dc == 1
+            R[i, j] = lambdas[0] if dr == dc == 0 else lambdas[1] if near else lambdas[2]
+    return R
+
+
+def my_graph_attention_weights(wh, a_i, a_j, relation, slope, relation_after=False):
+    scores = (wh @ a_i[:, :, None]) + (wh @ a_j[:, :, None]).transpose(-2, -1)  # (B, h, n, n)
+    scores = F.leaky_relu(scores, slope)
+    if relation_after:  # the slip: R weighs the probabilities instead of the scores
+        alpha = scores.softmax(-1) * relation
+        return alpha / alpha.sum(-1, keepdim=True)
+    return (scores * relation).softmax(-1)
+
+
+def my_graph_attention_layer(mhga, nodes, relation, norm=True):
+    B, n, D = nodes.shape
+    wh = mhga.W(nodes).reshape(B, n, mhga.num_heads, -1).transpose(1, 2)  # (B, heads, n, hd)
+    alpha = my_graph_attention_weights(wh, mhga.a_i, mhga.a_j, relation, mhga.negative_slope)
+    h = (alpha @ wh).transpose(1, 2).reshape(B, n, D)  # (B, n, D)
+    out = nodes + mhga.proj(h)
+    return mhga.norm(out) if norm else out
 
 
 def my_weighted_distances(features, labels, negative_sign=-1.0):
@@ -362,6 +393,24 @@ CHECKS = [
         my_fusion,
         lambda block, tokens: my_fusion(block, tokens, own_patches=True),  # its own patches
         "values differ",
+    ),
+    (
+        mhga.check_relation_matrix,
+        my_relation_matrix,
+        lambda grid, lambdas, m: my_relation_matrix(grid, lambdas, m, diagonals=False),
+        "diagonal cells are neighbours",
+    ),
+    (
+        mhga.check_graph_attention_weights,
+        my_graph_attention_weights,
+        lambda wh, a_i, a_j, r, s: my_graph_attention_weights(wh, a_i, a_j, r, s, True),
+        "values differ",
+    ),
+    (
+        mhga.check_graph_attention_layer,
+        my_graph_attention_layer,
+        lambda module, nodes, r: my_graph_attention_layer(module, nodes, r, norm=False),
+        "2 pairs, D = 8",
     ),
     (
         scale.check_data_workers,

@@ -47,6 +47,11 @@ from reidkit.exercises.losses import (
     check_center_loss,
     check_weighted_distances,
 )
+from reidkit.exercises.mhga import (
+    check_graph_attention_layer,
+    check_graph_attention_weights,
+    check_relation_matrix,
+)
 from reidkit.exercises.scale import (
     check_data_workers,
     check_top_operations,
@@ -89,6 +94,7 @@ CHAPTER_EXERCISES = {
     6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
     7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
     8: (check_center_loss, check_weighted_distances, check_adaptive_triplet),
+    10: (check_relation_matrix, check_graph_attention_weights, check_graph_attention_layer),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -112,6 +118,8 @@ __all__ = [
     "check_csa_tokens",
     "check_data_workers",
     "check_denormalize",
+    "check_graph_attention_layer",
+    "check_graph_attention_weights",
     "check_inverse_negative_penalty",
     "check_label_smoothing_ce",
     "check_model_input",
@@ -119,6 +127,7 @@ __all__ = [
     "check_permute_channels",
     "check_patch_embedding",
     "check_raw_pixel_features",
+    "check_relation_matrix",
     "check_resize_pos_embed",
     "check_seed_everything",
     "check_select_channel",
