@@ -127,7 +127,7 @@ CHAPTERS = (
         "08_losses_ablation.ipynb",
         True,
     ),
-    Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb"),
+    Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb", True),
     Chapter(10, "MHGA graph attention", PARTS[2], CSET, "10_mhga.ipynb"),
     Chapter(11, "CSET end to end", PARTS[2], CSET, "11_cset.ipynb"),
     Chapter(12, "Text encoders and global alignment", PARTS[3], ACSA, "12_text_global.ipynb"),

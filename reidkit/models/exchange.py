@@ -11,8 +11,9 @@ patch tokens of the other modality that match it:
     F̄_I       = F_I + beta softmax(S_{I->V} / tau) F_V                    SimilarityExchange
 
 Eq. 1 as printed has neither the 1/sqrt(d) nor the temperature t: without them the softmax of
-raw dot products of d-dimensional tokens is one-hot for any trained ViT, so we scale as
-attention does (t = 1 by default). The paper says tokens are "exchanged" without a formula; the
+raw dot products is close to one-hot as soon as tokens are a few units long (|F_i|^2 = 10
+against F_i.F_j = 0 is already a factor e^10), so we scale as attention does (t = 1 by
+default). The paper says tokens are "exchanged" without a formula; the
 course's default is the soft, differentiable exchange above, and ``mode="hard"`` is the
 variant in which each of the top-r fraction of tokens (ranked by their best S) takes its single
 argmax partner, F̄_I[i] = F_I[i] + beta F_V[argmax_j S_ij]; the soft exchange tends to it as
