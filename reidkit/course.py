@@ -127,7 +127,7 @@ CHAPTERS = (
         "08_losses_ablation.ipynb",
         True,
     ),
-    Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb"),
+    Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb", True),
     Chapter(
         10,
         "MHGA graph attention",

@@ -21,6 +21,7 @@ from reidkit.exercises import (
     csa,
     describe_difference,
     evaluation,
+    exchange,
     losses,
     mhga,
     run_check,
@@ -29,6 +30,7 @@ from reidkit.exercises import (
     vit,
 )
 from reidkit.losses import batch_hard_triplet, label_smoothing_cross_entropy, pairwise_euclidean
+from reidkit.models.exchange import matching_weights
 from reidkit.models.pretrained import resize_pos_embed
 from reidkit.utils import seed_everything
 from reidkit.viz.attention import attention_rollout
@@ -218,6 +220,38 @@ def my_fusion(block, tokens, own_patches=False):
     return out
 
 
+def my_tanimoto_distance(a, b, keep_overlap=False):
+    dot = a @ b.transpose(1, 2)  # (B, N, M)
+    union = a.square().sum(-1)[:, :, None] + b.square().sum(-1)[:, None, :]  # (B, N, M)
+    return 1 - dot / (union if keep_overlap else union - dot)  # the slip: a.b counted twice
+
+
+def my_matching_weights(query, other, alpha, temperature, swapped=False):
+    scores = query @ query.transpose(1, 2) / (query.shape[-1] ** 0.5 * temperature)
+    weight = 1 - alpha if swapped else alpha
+    jaccard = my_tanimoto_distance(query, other)
+    return weight * (1 - jaccard) + (1 - weight) * scores.softmax(dim=-1)
+
+
+def my_soft_exchange(receiver, giver, alpha, beta, tau, with_cls=False):
+    start = 0 if with_cls else 1  # the slip: matching and mixing the CLS tokens too
+    own, other = receiver[:, start:], giver[:, start:]
+    weights = (matching_weights(own, other, alpha) / tau).softmax(dim=-1)  # (B, N, N)
+    mixed = own + beta * weights @ other
+    return mixed if with_cls else torch.cat([receiver[:, :1], mixed], dim=1)
+
+
+def my_hard_exchange(receiver, giver, alpha, beta, top_r, first_tokens=False):
+    own, other = receiver[:, 1:], giver[:, 1:]
+    best, partner = matching_weights(own, other, alpha).max(dim=-1)  # (B, N) each
+    k = max(1, int(top_r * own.shape[1] + 0.5))
+    mixed = own.clone()
+    for b in range(len(own)):
+        rows = torch.arange(k) if first_tokens else best[b].topk(k).indices
+        mixed[b, rows] += beta * other[b, partner[b, rows]]
+    return torch.cat([receiver[:, :1], mixed], dim=1)
+
+
 CHECKS = [
     # (check, the library's function or a correct solution, a wrong answer, words of the failure)
     (start.check_seed_everything, seed_everything, no_numpy_seed, "['numpy']"),
@@ -374,6 +408,30 @@ CHECKS = [
         my_adaptive_triplet,
         lambda f, y, margin: my_adaptive_triplet(f, y, margin, hinge=False),  # eq. 15 as printed
         "chapter 4's line",
+    ),
+    (
+        exchange.check_tanimoto_distance,
+        my_tanimoto_distance,
+        lambda a, b: my_tanimoto_distance(a, b, keep_overlap=True),
+        "case 1 of 5",
+    ),
+    (
+        exchange.check_matching_weights,
+        my_matching_weights,
+        lambda q, o, alpha, t: my_matching_weights(q, o, alpha, t, swapped=True),
+        "the paper's alpha = 0.7",
+    ),
+    (
+        exchange.check_soft_exchange,
+        my_soft_exchange,
+        lambda r, g, alpha, beta, tau: my_soft_exchange(r, g, alpha, beta, tau, with_cls=True),
+        "case 1 of 3 (two pairs, 8 patches of 16 numbers)",
+    ),
+    (
+        exchange.check_hard_exchange,
+        my_hard_exchange,
+        lambda r, g, alpha, beta, top_r: my_hard_exchange(r, g, alpha, beta, top_r, True),
+        "two pairs, 8 patches of 16 numbers",
     ),
     (
         crossvit.check_branch_image_sizes,

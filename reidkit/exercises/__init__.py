@@ -42,6 +42,12 @@ from reidkit.exercises.evaluation import (
     check_inverse_negative_penalty,
     check_sysu_ranked_list,
 )
+from reidkit.exercises.exchange import (
+    check_hard_exchange,
+    check_matching_weights,
+    check_soft_exchange,
+    check_tanimoto_distance,
+)
 from reidkit.exercises.losses import (
     check_adaptive_triplet,
     check_center_loss,
@@ -94,6 +100,12 @@ CHAPTER_EXERCISES = {
     6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
     7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
     8: (check_center_loss, check_weighted_distances, check_adaptive_triplet),
+    9: (
+        check_tanimoto_distance,
+        check_matching_weights,
+        check_soft_exchange,
+        check_hard_exchange,
+    ),
     10: (check_relation_matrix, check_graph_attention_weights, check_graph_attention_layer),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
@@ -121,7 +133,9 @@ __all__ = [
     "check_graph_attention_layer",
     "check_graph_attention_weights",
     "check_inverse_negative_penalty",
+    "check_hard_exchange",
     "check_label_smoothing_ce",
+    "check_matching_weights",
     "check_model_input",
     "check_pairwise_euclidean",
     "check_permute_channels",
@@ -132,7 +146,9 @@ __all__ = [
     "check_seed_everything",
     "check_select_channel",
     "check_shifted_crop",
+    "check_soft_exchange",
     "check_spatial_attention",
+    "check_tanimoto_distance",
     "check_top_operations",
     "check_weighted_distances",
     "check_training_seconds",

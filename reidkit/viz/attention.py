@@ -142,6 +142,25 @@ def attention_overlay(
     return _image_layout(fig, pixels.shape[0], pixels.shape[1], title)
 
 
+def choice_menu(labels: list[str], traces: list[int] | None = None) -> dict:
+    """A plotly dropdown that shows one of ``len(labels)`` traces at a time: button k makes
+    trace k of ``traces`` (default: of the whole figure) visible and hides the others."""
+    return {
+        "type": "dropdown",
+        "x": 1.0,
+        "y": 1.12,
+        "buttons": [
+            {
+                "label": label,
+                "method": "restyle",
+                "args": [{"visible": [k == shown for k in range(len(labels))]}]
+                + ([traces] if traces is not None else []),
+            }
+            for shown, label in enumerate(labels)
+        ],
+    }
+
+
 def attention_explorer(
     image: Tensor | np.ndarray,
     attentions: list[Tensor],
@@ -178,20 +197,6 @@ def attention_explorer(
             ],
         }
     ]
-    fig.layout.updatemenus = [
-        {
-            "type": "dropdown",
-            "x": 1.0,
-            "y": 1.12,
-            "buttons": [
-                {
-                    "label": name,
-                    "method": "restyle",
-                    "args": [{"visible": [k == shown for k in range(len(names))]}, heat],
-                }
-                for shown, name in enumerate(names)
-            ],
-        }
-    ]
+    fig.layout.updatemenus = [choice_menu(names, heat)]
     title = "CLS attention: pick the layer (slider) and the head (menu)"
     return _image_layout(fig, pixels.shape[0], pixels.shape[1], title)
