@@ -40,6 +40,8 @@ from reidkit.data.records import MODALITIES, modality_index
 from reidkit.models.backbones import build_backbone
 from reidkit.models.baseline import BNNeck
 from reidkit.models.cross_attention import CrossAttention
+from reidkit.models.exchange import SimilarityExchange
+from reidkit.models.mhga import HeterogeneousGraphAttention
 from reidkit.models.vit import VisionTransformer
 
 VISIBLE, INFRARED = modality_index("visible"), modality_index("infrared")
@@ -121,6 +123,7 @@ class CSET(nn.Module):
         super().__init__()
         check_streams(visible, infrared)
         self.streams = nn.ModuleDict({"visible": visible, "infrared": infrared})
+        self.num_classes = num_classes  # checkpoints record it (reidkit eval rebuilds the model)
         self.depth, self.embed_dim = len(visible.blocks), visible.embed_dim
         self.grid = tuple(visible.patch_embed.grid_size)
         after = tuple(sorted(set(exchange_after)))
@@ -311,9 +314,6 @@ def build_cset_model(
     ``v2i``, ``both``), ``ca`` and ``mhga``; two streams of the named reidkit ViT (each from
     ``pretrained`` when given). ``se_layers`` None: SE after every block but the last (the
     paper's "layer by layer"); ``exchange_options``: the exchange's other arguments."""
-    from reidkit.models.exchange import SimilarityExchange
-    from reidkit.models.mhga import HeterogeneousGraphAttention
-
     visible, infrared = (
         build_backbone(backbone, img_size, pretrained, drop_path_rate) for _ in range(2)
     )
