@@ -129,7 +129,7 @@ CHAPTERS = (
     ),
     Chapter(9, "Similarity exchange", PARTS[2], CSET, "09_similarity_exchange.ipynb"),
     Chapter(10, "MHGA graph attention", PARTS[2], CSET, "10_mhga.ipynb"),
-    Chapter(11, "CSET end to end", PARTS[2], CSET, "11_cset.ipynb"),
+    Chapter(11, "CSET end to end", PARTS[2], CSET, "11_cset.ipynb", True),
     Chapter(12, "Text encoders and global alignment", PARTS[3], ACSA, "12_text_global.ipynb"),
     Chapter(13, "ACSA", PARTS[3], ACSA, "13_acsa.ipynb"),
     Chapter(14, "CMSN", PARTS[3], CMSN, "14_cmsn.ipynb"),

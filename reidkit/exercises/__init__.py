@@ -36,6 +36,11 @@ from reidkit.exercises.csa import (
     check_csa_tokens,
     check_spatial_attention,
 )
+from reidkit.exercises.cset import (
+    check_batch_statistics_norm,
+    check_cosine_distillation,
+    check_route_by_modality,
+)
 from reidkit.exercises.evaluation import (
     check_average_precision,
     check_cmc,
@@ -89,6 +94,7 @@ CHAPTER_EXERCISES = {
     6: (check_branch_image_sizes, check_cls_cross_attention, check_cls_fusion),
     7: (check_channel_attention, check_spatial_attention, check_csa_tokens),
     8: (check_center_loss, check_weighted_distances, check_adaptive_triplet),
+    11: (check_cosine_distillation, check_route_by_modality, check_batch_statistics_norm),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -101,6 +107,7 @@ __all__ = [
     "check_attention_weights",
     "check_average_precision",
     "check_batch_hard_triplet",
+    "check_batch_statistics_norm",
     "check_bnneck",
     "check_channel_attention",
     "check_branch_image_sizes",
@@ -109,6 +116,7 @@ __all__ = [
     "check_cls_cross_attention",
     "check_cls_fusion",
     "check_cmc",
+    "check_cosine_distillation",
     "check_csa_tokens",
     "check_data_workers",
     "check_denormalize",
@@ -120,6 +128,7 @@ __all__ = [
     "check_patch_embedding",
     "check_raw_pixel_features",
     "check_resize_pos_embed",
+    "check_route_by_modality",
     "check_seed_everything",
     "check_select_channel",
     "check_shifted_crop",
