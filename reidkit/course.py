@@ -136,7 +136,7 @@ CHAPTERS = (
         "10_mhga.ipynb",
         True,
     ),
-    Chapter(11, "CSET end to end", PARTS[2], CSET, "11_cset.ipynb"),
+    Chapter(11, "CSET end to end", PARTS[2], CSET, "11_cset.ipynb", True),
     Chapter(12, "Text encoders and global alignment", PARTS[3], ACSA, "12_text_global.ipynb"),
     Chapter(13, "ACSA", PARTS[3], ACSA, "13_acsa.ipynb"),
     Chapter(14, "CMSN", PARTS[3], CMSN, "14_cmsn.ipynb"),

@@ -31,3 +31,15 @@ def tiny_run_yaml(changes: dict | None = None) -> str:
     from reidkit.typed import merge
 
     return yaml.safe_dump(merge(TINY_RUN, changes or {}), sort_keys=False)
+
+
+def train_tiny_run(folder, changes: dict | None = None):
+    """Train ``TINY_RUN`` with ``changes`` through ``reidkit train`` in ``folder``; returns
+    the run folder and its metrics log (a list of records)."""
+    from reidkit.cli import main
+    from reidkit.train.engine import read_metrics
+
+    config, run = folder / "tiny.yaml", folder / "run"
+    config.write_text(tiny_run_yaml(changes))
+    assert main(["train", str(config), "--out", str(run), "--no-progress"]) == 0
+    return run, read_metrics(run / "metrics.jsonl")

@@ -19,6 +19,7 @@ from reidkit.exercises import (
     baseline,
     crossvit,
     csa,
+    cset,
     describe_difference,
     evaluation,
     exchange,
@@ -37,6 +38,16 @@ from reidkit.viz.attention import attention_rollout
 
 
 # Hand-written solutions, as a learner would write them.
+def my_route_by_modality(images, modalities, visible, infrared):
+    rows = [visible(x[None]) if m == 0 else infrared(x[None]) for x, m in zip(images, modalities)]
+    return torch.cat(rows)  # (B, D), one image at a time
+
+
+def my_batch_statistics_norm(bn, features):
+    mean, var = features.mean(0), features.var(0, unbiased=False)
+    return (features - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias
+
+
 def my_top_operations(events, top):
     times = sorted(((e.key, e.self_cpu_time_total / 1000) for e in events), key=lambda t: -t[1])
     times = [(name, ms) for name, ms in times if ms > 0]
@@ -469,6 +480,24 @@ CHECKS = [
         my_graph_attention_layer,
         lambda module, nodes, r: my_graph_attention_layer(module, nodes, r, norm=False),
         "2 pairs, D = 8",
+    ),
+    (
+        cset.check_cosine_distillation,
+        lambda s, t: (1 - F.cosine_similarity(s, t.detach(), dim=1)).mean(),
+        lambda s, t: (1 - F.cosine_similarity(s, t, dim=1)).mean(),  # the teacher moves too
+        "teacher_gradient",
+    ),
+    (
+        cset.check_route_by_modality,
+        my_route_by_modality,
+        lambda x, m, visible, infrared: torch.cat([visible(x[m == 0]), infrared(x[m == 1])]),
+        "interleaved",  # the rows come back grouped by modality, not in batch order
+    ),
+    (
+        cset.check_batch_statistics_norm,
+        my_batch_statistics_norm,
+        lambda bn, f: bn(f),  # right numbers, but the running statistics move
+        "running_mean",
     ),
     (
         scale.check_data_workers,

@@ -2,12 +2,11 @@
 changes the model or the data, Table 4's losses reach the objective, and the full model trains
 and evaluates through ``reidkit train``."""
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_run_yaml
+from conftest import train_tiny_run
 
 from reidkit.cli import main
 from reidkit.data.batch import Batch
@@ -125,7 +124,6 @@ def test_the_table_specs_switch_what_the_paper_switches(table, rows, monkeypatch
 
 def test_the_full_model_trains_and_evaluates(tmp_path, monkeypatch):
     monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "cache"))
-    config = tmp_path / "fused.yaml"
     tiny = {
         "epochs": 1,
         "method": "fused_attention",
@@ -135,10 +133,7 @@ def test_the_full_model_trains_and_evaluates(tmp_path, monkeypatch):
             "loss": {"center_weight": 0.01},
         },
     }
-    config.write_text(tiny_run_yaml(tiny))
-    run = tmp_path / "run"
-    assert main(["train", str(config), "--out", str(run), "--no-progress"]) == 0
-    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    run, log = train_tiny_run(tmp_path, tiny)
     train = [r for r in log if r["kind"] == "train"]
     assert train and all(r["center"] > 0 and r["triplet"] >= 0 for r in train)
     assert [r["epoch"] for r in log if r["kind"] == "eval"] == [1]

@@ -36,6 +36,11 @@ from reidkit.exercises.csa import (
     check_csa_tokens,
     check_spatial_attention,
 )
+from reidkit.exercises.cset import (
+    check_batch_statistics_norm,
+    check_cosine_distillation,
+    check_route_by_modality,
+)
 from reidkit.exercises.evaluation import (
     check_average_precision,
     check_cmc,
@@ -107,6 +112,7 @@ CHAPTER_EXERCISES = {
         check_hard_exchange,
     ),
     10: (check_relation_matrix, check_graph_attention_weights, check_graph_attention_layer),
+    11: (check_cosine_distillation, check_route_by_modality, check_batch_statistics_norm),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -119,6 +125,7 @@ __all__ = [
     "check_attention_weights",
     "check_average_precision",
     "check_batch_hard_triplet",
+    "check_batch_statistics_norm",
     "check_bnneck",
     "check_channel_attention",
     "check_branch_image_sizes",
@@ -127,6 +134,7 @@ __all__ = [
     "check_cls_cross_attention",
     "check_cls_fusion",
     "check_cmc",
+    "check_cosine_distillation",
     "check_csa_tokens",
     "check_data_workers",
     "check_denormalize",
@@ -143,6 +151,7 @@ __all__ = [
     "check_raw_pixel_features",
     "check_relation_matrix",
     "check_resize_pos_embed",
+    "check_route_by_modality",
     "check_seed_everything",
     "check_select_channel",
     "check_shifted_crop",

@@ -2,6 +2,7 @@
 
 from reidkit.losses.ce import LabelSmoothingCrossEntropy, label_smoothing_cross_entropy
 from reidkit.losses.center import CenterLoss, center_loss
+from reidkit.losses.distillation import cosine_distillation
 from reidkit.losses.triplet import (
     BatchHardTripletLoss,
     WeightedRegularizationTripletLoss,
@@ -18,6 +19,7 @@ __all__ = [
     "WeightedRegularizationTripletLoss",
     "batch_hard_triplet",
     "center_loss",
+    "cosine_distillation",
     "label_smoothing_cross_entropy",
     "pairwise_euclidean",
     "triplet_weights",

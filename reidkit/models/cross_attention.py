@@ -64,17 +64,24 @@ class CrossAttention(nn.Module):
         return x.reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor | None]:
-        B, N, D = z.shape
-        q = self.heads(self.wq(z[:, :1]))  # (B, heads, 1, head_dim): the CLS token alone
-        k, v = self.heads(self.wk(z)), self.heads(self.wv(z))  # (B, heads, N, head_dim) each
+        """Eq. 6: the first token of ``z`` (B, N, D) asks, all N answer: (B, 1, D), weights."""
+        return self.attend(z[:, :1], z)
+
+    def attend(self, queries: Tensor, context: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Each of the M ``queries`` (B, M, D) reads the N ``context`` tokens (B, N, D): output
+        (B, M, D), and the weights (B, heads, M, N) on the explicit path (CSET's CA asks with
+        every token, chapter 11)."""
+        B, M, D = queries.shape
+        q = self.heads(self.wq(queries))  # (B, heads, M, head_dim)
+        k, v = self.heads(self.wk(context)), self.heads(self.wv(context))  # (B, heads, N, hd)
         weights = None
         if self.fused:
             drop = self.attn_drop.p if self.training else 0.0
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, heads, 1, hd)
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, heads, M, hd)
         else:
-            weights = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, h, 1, N)
-            x = self.attn_drop(weights) @ v  # (B, heads, 1, head_dim)
-        x = x.transpose(1, 2).reshape(B, 1, D)  # (B, 1, heads * head_dim)
+            weights = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, h, M, N)
+            x = self.attn_drop(weights) @ v  # (B, heads, M, head_dim)
+        x = x.transpose(1, 2).reshape(B, M, D)  # (B, M, heads * head_dim)
         return self.proj_drop(self.proj(x)), weights
 
 
