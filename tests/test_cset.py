@@ -347,3 +347,17 @@ def test_cset_trains_and_evaluates_through_the_cli(tmp_path, monkeypatch):
     evals = [r for r in log if r["kind"] == "eval"]
     assert [r["epoch"] for r in evals] == [1] and 0 <= evals[0]["mAP"] <= 1
     assert main(["eval", str(run), "--protocol", "v2i"]) == 0
+
+
+def test_regdb_chapter_config_sets_the_data_and_only_the_given_switches():
+    from reidkit.methods.cset import regdb_chapter_config
+
+    profile = get_profile("smoke")
+    config = regdb_chapter_config(profile, "ch10-mhga", {"se": "none", "ca": False})
+    assert config.method == "cset" and config.data.dataset == "synthetic-regdb"
+    assert (config.data.trial, config.eval.split, config.eval.setting) == (1, "test", "i2v")
+    assert config.out_dir.endswith("ch10-mhga-smoke") and config.epochs == profile.epochs
+    m = config.options.model
+    assert (m.se, m.ca, m.mhga, m.backbone) == ("none", False, True, profile.backbone)
+    model = get_method("cset").build_model(config, CLASSES)
+    assert model.exchange is None and model.ca is None and model.graph is not None

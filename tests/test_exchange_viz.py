@@ -4,9 +4,12 @@ image pair, the matrix heat maps and the two summary numbers. Figure structure, 
 import pytest
 import torch
 
+from reidkit.models.cset import CSET, build_cset_model
 from reidkit.models.exchange import SimilarityExchange, matching_weights, tanimoto_distance
 from reidkit.models.vit import create_vit
 from reidkit.viz.exchange import (
+    cset_matching_maps,
+    cset_pair_tokens,
     effective_partners,
     exchange_view_figure,
     layer_tokens,
@@ -106,3 +109,47 @@ def test_matching_matrices_menu_shows_one_matrix_at_a_time():
     assert fig.layout.yaxis.autorange == "reversed"  # visible patch 0 on top
     with pytest.raises(ValueError, match=r"matrices\['J'\]: expected \(N, M\)"):
         matching_matrices_figure({"J": torch.rand(2, 2, 2)})
+
+
+def three_block_cset(direction: str = "both") -> CSET:
+    """vit_nano streams of depth 3 (an 8 x 4 grid on 64 x 32 images), SE after blocks 1, 2."""
+    torch.manual_seed(0)
+    visible, infrared = (create_vit("vit_nano", (64, 32), depth=3) for _ in range(2))
+    return CSET(visible, infrared, 3, SimilarityExchange(direction), exchange_after=(1, 2))
+
+
+def test_cset_pair_tokens_follow_the_mixed_pass():
+    model = three_block_cset().train()
+    v_images, i_images = torch.rand(2, 3, 64, 32), torch.rand(2, 3, 64, 32)
+    v_stream, i_stream = model.streams["visible"], model.streams["infrared"]
+    clean_v = layer_tokens(v_stream, v_images, 0)  # block 1's output, nothing exchanged yet
+    clean_i = layer_tokens(i_stream, i_images, 0)
+    first = cset_pair_tokens(model, v_images, i_images, 1)
+    assert model.training  # the mode is restored
+    assert torch.allclose(first[0], clean_v) and torch.allclose(first[1], clean_i)
+    mixed_v, mixed_i = model.exchange(clean_v, clean_i)
+    after = cset_pair_tokens(model, v_images, i_images, 1, exchanged=True)
+    assert torch.allclose(after[0], mixed_v) and torch.allclose(after[1], mixed_i)
+    second = cset_pair_tokens(model, v_images, i_images, 2)  # block 2 reads the mixed tokens
+    assert torch.allclose(second[0], v_stream.blocks[1](mixed_v)[0], atol=1e-6)
+    assert not torch.allclose(second[0], layer_tokens(v_stream, v_images, 1), atol=1e-4)
+    with pytest.raises(ValueError, match="block 4: the CSET's streams have blocks 1..3"):
+        cset_pair_tokens(model, v_images, i_images, 4)
+    with pytest.raises(ValueError, match="paired images"):
+        cset_pair_tokens(model, v_images, i_images[:1], 1)
+
+
+def test_cset_matching_maps_use_the_model_exchange_where_it_acts():
+    model = three_block_cset("v2i")
+    visible, infrared = torch.rand(3, 64, 32), torch.rand(3, 64, 32)
+    maps = cset_matching_maps(model, visible, infrared)  # default: the first exchange, block 1
+    tokens = cset_pair_tokens(model, visible[None], infrared[None], 1)
+    _, _, applied = model.exchange(*tokens, return_weights=True)
+    assert torch.allclose(maps["W"], applied["v2i"][0])
+    second = cset_matching_maps(model, visible, infrared, block=2)
+    assert not torch.allclose(second["W"], maps["W"])
+    with pytest.raises(ValueError, match=r"exchanges after blocks \(1, 2\) only"):
+        cset_matching_maps(model, visible, infrared, block=3)
+    no_se = build_cset_model(3, (64, 32), "vit_nano", se="none", ca=False, mhga=False)
+    with pytest.raises(ValueError, match="no similarity exchange"):
+        cset_matching_maps(no_se, visible, infrared)

@@ -3,8 +3,11 @@
 import pytest
 import torch
 
+from reidkit.data.batch import Batch
+from reidkit.models.cset import build_cset_model
 from reidkit.models.mhga import HeterogeneousGraphAttention, relation_matrix
 from reidkit.viz.mhga import (
+    cset_graph_tokens,
     mhga_attention_view,
     node_attention_figure,
     node_attention_maps,
@@ -109,3 +112,22 @@ def test_view_runs_the_module_on_one_pair():
     assert torch.allclose(torch.tensor(fig.data[1].z), expected[2, 0], atol=1e-6)
     with pytest.raises(ValueError, match="one pair at a time"):
         mhga_attention_view(mhga, v.expand(2, -1, -1), i, torch.rand(2, 3, 24, 16))
+
+
+def test_cset_graph_tokens_are_what_the_model_mhga_reads_in_training():
+    torch.manual_seed(0)
+    model = build_cset_model(2, (64, 32), "vit_nano", se="none", ca=False, mhga=True)
+    images = torch.rand(2, 3, 64, 32)  # one visible image, then its infrared partner
+    batch = Batch(torch.zeros(2, dtype=torch.long), torch.tensor([0, 1]), torch.zeros(2), images)
+    visible, infrared = cset_graph_tokens(model, images[0], images[1])
+    assert visible.shape == infrared.shape == (1, 8 * 4, 64)
+    stream = model.streams["visible"]
+    assert torch.allclose(visible, stream.eval().forward_intermediates(images[:1]).tokens[0][:, 1:])
+    # the mixed pass pools [CLS; mean of MHGA's tokens over both images' nodes]
+    graph_v, graph_i = model.graph(visible, infrared)
+    mixed = model.eval()(batch)["features_mixed"]  # (2, 2D)
+    assert torch.allclose(mixed[0, 64:], graph_v.mean(dim=1)[0], atol=1e-5)
+    assert torch.allclose(mixed[1, 64:], graph_i.mean(dim=1)[0], atol=1e-5)
+    without = build_cset_model(2, (64, 32), "vit_nano", se="both", ca=False, mhga=False)
+    with pytest.raises(ValueError, match="no MHGA"):
+        cset_graph_tokens(without, images[0], images[1])

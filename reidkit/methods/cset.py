@@ -19,7 +19,7 @@ the sampler ``paired``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from torch import Tensor
 
@@ -141,6 +141,31 @@ def profile_options(profile) -> CSETOptions:
         ),
         loss=CSETLossOptions(triplet_start_epoch=profile.epochs / 4),
     )
+
+
+# Synthetic RegDB, trial 1, as the paper's ablation: half the identities train, the other half
+# are the test set (RegDB has no validation split, so the last epoch is the result); infrared
+# queries against the visible gallery, which is fixed: one trial.
+REGDB_TRIAL_1 = {
+    "data.dataset": "synthetic-regdb",
+    "data.trial": 1,
+    "eval.split": "test",
+    "eval.trials": 1,
+    "eval.setting": "i2v",
+}
+
+
+def regdb_chapter_config(profile, name: str, model: dict[str, Any] | None = None):
+    """The profile's CSET run (``config_from_profile``) on synthetic RegDB trial 1
+    (``REGDB_TRIAL_1``), written to ``runs/<name>-<profile>``, with the switches ``model`` of
+    ``cset.model`` (e.g. ``{"se": "both", "ca": False, "mhga": False}``): chapters 9 and 10
+    train their own component this way."""
+    from reidkit.train.config import config_from_profile, with_overrides
+    from reidkit.utils import runs_dir
+
+    out = str(runs_dir() / f"{name}-{profile.name}")
+    config = config_from_profile(profile, method="cset", out_dir=out)
+    return with_overrides(config, {**REGDB_TRIAL_1, "cset": {"model": dict(model or {})}})
 
 
 CSET_METHOD = register_method(

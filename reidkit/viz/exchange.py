@@ -8,6 +8,8 @@
   and after training); the slider works in the static book.
 * ``matching_matrices_figure``: J, A, S or W as an (N, N) heat map, a menu picks which.
 * ``same_position_weight`` and ``effective_partners`` sum a W up in two numbers.
+* ``cset_pair_tokens`` and ``cset_matching_maps`` do the same for a CSET model
+  (``reidkit.models.cset``), untrained or trained, with its own streams and its own exchange.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor, nn
 
+from reidkit.models.cset import CSET
 from reidkit.models.exchange import (
     SimilarityExchange,
     matching_weights,
@@ -53,6 +56,52 @@ def matching_maps(
     S = matching_weights(v, i, exchange.alpha, exchange.temperature)
     W = exchange.weights(v, i)
     return {name: m[0].float().cpu() for name, m in {"J": J, "A": A, "S": S, "W": W}.items()}
+
+
+@torch.no_grad()
+def cset_pair_tokens(
+    model: CSET, visible: Tensor, infrared: Tensor, block: int, exchanged: bool = False
+) -> tuple[Tensor, Tensor]:
+    """The tokens (B, 1+N, D) of a CSET's two streams after block ``block`` (1-based) for
+    paired images visible and infrared (B, 3, H, W), as training's mixed pass makes them: SE
+    after each earlier block of ``model.exchange_after`` is applied; the SE after ``block``
+    itself only with ``exchanged``. Runs in eval mode (no drop-path); the mode is restored."""
+    if visible.dim() != 4 or visible.shape != infrared.shape:
+        raise ValueError(
+            f"expected paired images visible and infrared (B, 3, H, W) of one shape, got "
+            f"{tuple(visible.shape)} and {tuple(infrared.shape)}"
+        )
+    if not 1 <= block <= model.depth:
+        raise ValueError(f"block {block}: the CSET's streams have blocks 1..{model.depth}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    zv = model.streams["visible"].embed(visible.to(device))  # (B, 1+N, D)
+    zi = model.streams["infrared"].embed(infrared.to(device))
+    zv, zi = model.run_blocks(zv, zi, 0, block - 1, exchange=True)
+    zv, _ = model.streams["visible"].blocks[block - 1](zv)
+    zi, _ = model.streams["infrared"].blocks[block - 1](zi)
+    if exchanged and model.exchange is not None and block in model.exchange_after:
+        zv, zi = model.exchange(zv, zi)
+    model.train(was_training)
+    return zv, zi
+
+
+def cset_matching_maps(
+    model: CSET, visible_image: Tensor, infrared_image: Tensor, block: int | None = None
+) -> dict[str, Tensor]:
+    """``matching_maps`` of one image pair (3, H, W) each for a CSET's own exchange after
+    block ``block`` (1-based, one of ``model.exchange_after``; default the first): the tokens
+    it receives there in training's mixed pass (``cset_pair_tokens``), each matrix (N, N)."""
+    if model.exchange is None:
+        raise ValueError("this CSET has no similarity exchange (cset.model.se: none)")
+    block = model.exchange_after[0] if block is None else block
+    if block not in model.exchange_after:
+        raise ValueError(
+            f"block {block}: this CSET exchanges after blocks {model.exchange_after} only"
+        )
+    visible, infrared = cset_pair_tokens(model, visible_image[None], infrared_image[None], block)
+    return matching_maps(visible, infrared, model.exchange)
 
 
 def same_position_weight(weights: Tensor) -> float:

@@ -8,6 +8,8 @@
 * ``weight_by_relation``: how much of its attention a node gives to nodes of each relation
   level (λ1, λ2, λ3), and to the other modality: numbers to compare with uniform attention.
 * ``mhga_attention_view`` runs a module on a pair's patch tokens and draws the figure.
+* ``cset_graph_tokens``: the patch tokens a CSET's own MHGA receives for one pair in training,
+  to run ``mhga_attention_view`` and ``weight_by_relation`` on a trained model.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
+from reidkit.models.cset import CSET
 from reidkit.viz.attention import image_to_uint8
+from reidkit.viz.exchange import cset_pair_tokens
 
 MODALITY_NAMES = ("visible", "infrared")
 
@@ -222,3 +226,17 @@ def mhga_attention_view(
     _, _, alpha = mhga(visible, infrared, return_weights=True)  # (1, heads, 2N, 2N)
     maps = node_attention_maps(alpha[0], mhga.grid)  # (2N, 2, h, w)
     return node_attention_figure(images, maps, MODALITY_NAMES, active, title)
+
+
+def cset_graph_tokens(
+    model: CSET, visible_image: Tensor, infrared_image: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The patch tokens, visible and infrared (1, N, D) each, that a CSET's MHGA (``model.graph``)
+    receives for one image pair (3, H, W) in training's mixed pass: block L-1's output of both
+    streams, after the SE that follows it when there is one, without the CLS token."""
+    if model.graph is None:
+        raise ValueError("this CSET has no MHGA (cset.model.mhga: false)")
+    visible, infrared = cset_pair_tokens(
+        model, visible_image[None], infrared_image[None], model.depth - 1, exchanged=True
+    )
+    return visible[:, 1:], infrared[:, 1:]  # (1, N, D) each: the CLS token left out
