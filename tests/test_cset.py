@@ -301,15 +301,10 @@ def test_the_table1_spec_switches_what_the_paper_switches(monkeypatch):
         ("both", True, False),
         ("both", True, True),
     ]
-    for row in spec.rows:  # the RegDB protocol in every row
+    profile_data = config_from_profile(get_profile(), method="cset", out_dir="x")
+    for row in spec.rows:  # every row on the profile's data and protocol (SYSU layout)
         c = row.config
-        assert (c.method, c.data.dataset, c.eval.split, c.eval.trials, c.eval.setting) == (
-            "cset",
-            "synthetic-regdb",
-            "test",
-            1,
-            "i2v",
-        )
+        assert (c.method, c.data, c.eval) == ("cset", profile_data.data, profile_data.eval)
     assert spec.paper.rows["+ SE both + CA + MHGA"]["R1"] == 94.16
     assert spec.paper.rows["baseline"]["params (M)"] == 22.8
     repo, packaged = (
@@ -323,7 +318,11 @@ def test_the_table1_spec_switches_what_the_paper_switches(monkeypatch):
 
 def test_the_cset_config_builds():
     config = load_config("configs/cset.yaml")
-    assert config.method == "cset" and config.data.dataset == "synthetic-regdb"
+    assert config.method == "cset" and config.data.dataset == "synthetic"
+    assert (config.eval.split, config.eval.setting) == ("val", "all")
+    regdb = load_config("configs/cset_regdb.yaml")
+    assert regdb.data.dataset == "synthetic-regdb" and regdb.eval.setting == "i2v"
+    assert regdb.options == config.options  # the same model and loss on the other data
     assert config.options.model.se_layers == [1, 2, 3]
     assert config.options.exchange.beta == SimilarityExchange().beta  # the module's default
 
@@ -349,15 +348,21 @@ def test_cset_trains_and_evaluates_through_the_cli(tmp_path, monkeypatch):
     assert main(["eval", str(run), "--protocol", "v2i"]) == 0
 
 
-def test_regdb_chapter_config_sets_the_data_and_only_the_given_switches():
-    from reidkit.methods.cset import regdb_chapter_config
+def test_cset_chapter_config_sets_the_data_and_only_the_given_switches():
+    from reidkit.methods.cset import cset_chapter_config
 
     profile = get_profile("smoke")
-    config = regdb_chapter_config(profile, "ch10-mhga", {"se": "none", "ca": False})
-    assert config.method == "cset" and config.data.dataset == "synthetic-regdb"
-    assert (config.data.trial, config.eval.split, config.eval.setting) == (1, "test", "i2v")
+    config = cset_chapter_config(profile, "ch10-mhga", {"se": "none", "ca": False})
+    default = config_from_profile(profile, method="cset", out_dir="x")
+    assert config.method == "cset" and config.data == default.data  # the profile's SYSU data
+    assert config.eval == default.eval and config.data.dataset == "synthetic"
     assert config.out_dir.endswith("ch10-mhga-smoke") and config.epochs == profile.epochs
     m = config.options.model
     assert (m.se, m.ca, m.mhga, m.backbone) == ("none", False, True, profile.backbone)
     model = get_method("cset").build_model(config, CLASSES)
     assert model.exchange is None and model.ca is None and model.graph is not None
+    regdb = cset_chapter_config(profile, "ch11-regdb", layout="regdb")
+    assert regdb.data.dataset == "synthetic-regdb"
+    assert (regdb.data.trial, regdb.eval.split, regdb.eval.setting) == (1, "test", "i2v")
+    with pytest.raises(ValueError, match="layout must be one of"):
+        cset_chapter_config(profile, "x", layout="llcm")

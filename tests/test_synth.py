@@ -283,3 +283,30 @@ def test_raw_pixels_fail_across_modality():
     assert vv["R1"] - iv["R1"] > 0.25 and vv["mAP"] - iv["mAP"] > 0.15
     # Infrared still carries identity (shape, fabric, bag): IR->IR beats chance.
     assert ii["R1"] > 5 * ii["chance_R1"]
+
+
+def test_a_rig_shares_the_moment_and_not_the_sensor(monkeypatch):
+    """Cameras on one rig (RegDB's visible + thermal pair) see the same pose and position;
+    light and noise stay each camera's own, and without a rig nothing is shared."""
+    from reidkit.data.synth import body, render
+
+    poses = []
+    draw = body.draw_person
+    monkeypatch.setattr(
+        render.body,
+        "draw_person",
+        lambda p, pose, h, w: (poses.append(pose), draw(p, pose, h, w))[1],
+    )
+    settings = SynthSettings(seed=2, height=64, width=32, near_infrared=0.0)
+    for index in range(3):
+        poses.clear()
+        visible = render_array(settings, 5, 4, index, rig=1)
+        thermal = render_array(settings, 5, 6, index, rig=1)
+        alone = render_array(settings, 5, 6, index)
+        render_array(settings, 5, 6, index, rig=2)  # another rig: another moment
+        assert poses[0] == poses[1] and poses[1] != poses[2] and poses[1] != poses[3]
+        assert not np.array_equal(thermal, alone) and visible.shape == thermal.shape
+    poses.clear()
+    render_array(settings, 5, 6, 0, rig=1)
+    render_array(settings, 5, 6, 1, rig=1)
+    assert poses[0] != poses[1]  # the rig's next frame is another moment

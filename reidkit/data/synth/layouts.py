@@ -8,7 +8,11 @@ anyone can generate. Layouts follow the protocols of ``book/methods.md``:
 * ``regdb``: ``Visible/<pid>/*.bmp`` and ``Thermal/<pid>/*.bmp`` (10 + 10 per id, cameras 4
   and 6) and ``idx/{train,test}_{visible,thermal}_{1..10}.txt`` with ``relative/path label``
   lines (label = pid - 1); each trial splits the ids in half with its own seed. Its infrared
-  images are thermal (``near_infrared=0`` unless the caller sets it), as RegDB's are.
+  images are thermal (``near_infrared=0`` unless the caller sets it), as RegDB's are. RegDB
+  was filmed by a visible and a thermal camera mounted together and triggered at once, so its
+  k-th visible and k-th thermal image of a person show the same pose: here both cameras sit
+  on one rig (``render_array(..., rig=REGDB_RIG)``), sharing pose, position and occluder and
+  differing in sensor, light, blur and noise.
 * ``pedes``: ``imgs/synth/<pid:05d>_c<cam>_<k:02d>.jpg`` and ``reid_raw.json``: a list of
   ``{split, captions, file_path, processed_tokens, id}``, splits train / val / test.
 
@@ -40,8 +44,10 @@ LAYOUTS = ("sysu", "regdb", "pedes")
 MARKER = ".reidkit-synth.json"
 JPEG_QUALITY = 95
 MIN_IDS = {"sysu": 3, "regdb": 2, "pedes": 3}
+REGDB_RIG = 1  # the rig id of the RegDB layout's two cameras
+
 # Bump when rendering changes: an export made by another version is stale and is replaced.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 def _save(array: np.ndarray, path: Path) -> None:
@@ -99,7 +105,8 @@ def _write_regdb(people: SyntheticPeople, ids: int, folder: Path, per_id: int = 
             names = []
             for k in range(per_id):
                 rel = f"{top}/{pid + 1}/{letter}_{pid + 1:04d}_{k + 1:02d}.bmp"
-                _save(render_array(s, pid, cam, k), folder / rel)
+                # one rig: the k-th visible and thermal images are taken at the same moment
+                _save(render_array(s, pid, cam, k, rig=REGDB_RIG), folder / rel)
                 names.append((rel, pid))
             files[modality].append(names)
     (folder / "idx").mkdir()

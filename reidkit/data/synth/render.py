@@ -117,6 +117,10 @@ def parse_uri(uri: str) -> tuple[SynthSettings, int, int, int]:
     return SynthSettings(**kwargs), pid, cam, index
 
 
+# Seed-stream tag of a rig's shared moment (keeps it apart from every camera's own stream).
+RIG_STREAM = 0x52494721
+
+
 def check_image_key(pid: int, cam: int, index: int) -> None:
     if pid < 0 or index < 0 or cam not in CAMERAS:
         raise ValueError(f"expected pid >= 0, cam in 1..6, index >= 0; got {pid}, {cam}, {index}")
@@ -234,23 +238,38 @@ def reflectance_table(person: Identity) -> np.ndarray:
 
 
 def render_array(
-    settings: SynthSettings, pid: int, cam: int, index: int, person: Identity | None = None
+    settings: SynthSettings,
+    pid: int,
+    cam: int,
+    index: int,
+    person: Identity | None = None,
+    rig: int | None = None,
 ) -> np.ndarray:
     """Render one image as an (H, W, 3) uint8 array (infrared: three equal channels).
 
     ``person`` overrides the identity's attributes (e.g. a recoloured copy); pose, scene and
     noise still come from ``(seed, pid, cam, index)``.
+
+    ``rig`` puts the camera on a multi-camera rig that fires all its cameras at once, as
+    RegDB's co-located visible and thermal cameras do: the moment (pose, position in the frame,
+    occluder) then comes from ``(seed, pid, rig, index)`` and is shared by the rig's cameras,
+    while light, blur and sensor noise stay the camera's own.
     """
     check_image_key(pid, cam, index)
     person = person or settings.identity(pid)
     h, w = settings.height, settings.width
     rng = np.random.default_rng(np.random.SeedSequence([settings.seed, pid, cam, index]))
+    moment = rng
+    if rig is not None:
+        moment = np.random.default_rng(
+            np.random.SeedSequence([settings.seed, pid, RIG_STREAM, rig, index])
+        )
     # Draw every random number first, in a fixed order, whatever the person wears.
-    pose = draw_pose(rng, settings.jitter)
-    offset = int(rng.integers(0, w // 2 + 1))
+    pose = draw_pose(moment, settings.jitter)
+    offset = int(moment.integers(0, w // 2 + 1))
     labels = body.draw_person(person, pose, h, w)
-    draw_occluder(rng, labels, settings.occlusion)
-    occluder_rgb, occluder_heat = rng.integers(30, 200, 3), float(rng.uniform(0.15, 0.6))
+    draw_occluder(moment, labels, settings.occlusion)
+    occluder_rgb, occluder_heat = moment.integers(30, 200, 3), float(moment.uniform(0.15, 0.6))
     gain, bias = float(rng.uniform(0.75, 1.15)), float(rng.uniform(-0.06, 0.06))
     cast = rng.uniform(0.92, 1.08, 3).astype(np.float32)
     slope = float(rng.uniform(-0.25, 0.25))
