@@ -3,6 +3,7 @@ part on or off; at test an image's embedding depends on nothing but the image; t
 terms and its detached distillation target; the paired batches; the Table 1 spec; and a
 training run through ``reidkit train`` that evaluates."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from reidkit.cli import main
 from reidkit.data.batch import Batch
 from reidkit.losses import cosine_distillation
 from reidkit.methods import get_method
-from reidkit.methods.cset import CSETLossOptions, CSETObjective
+from reidkit.methods.cset import CSETLossOptions, CSETObjective, profile_options
 from reidkit.models.cross_attention import CrossAttention
 from reidkit.models.cset import CSET, MixedCleanAttention, build_cset_model
 from reidkit.models.exchange import SimilarityExchange
@@ -366,3 +367,43 @@ def test_cset_chapter_config_sets_the_data_and_only_the_given_switches():
     assert (regdb.data.trial, regdb.eval.split, regdb.eval.setting) == (1, "test", "i2v")
     with pytest.raises(ValueError, match="layout must be one of"):
         cset_chapter_config(profile, "x", layout="llcm")
+
+
+def test_shared_streams_are_one_vit_and_the_profiles_share_from_scratch():
+    shared, apart = tiny(shared=True), tiny()
+    assert shared.streams["visible"] is shared.streams["infrared"]
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    stream = count(apart.streams["visible"])
+    assert count(apart) - count(shared) == stream  # one stream's parameters fewer
+    batch = paired_batch()
+    outputs = shared(batch)
+    assert outputs["logits"].shape == (len(batch), CLASSES)
+    for name in ("smoke", "quick", "full"):  # offline, "full" resolves to from scratch too
+        model_options = config_from_profile(get_profile(name), method="cset").options.model
+        assert model_options.shared == (model_options.pretrained is None)
+    weights = {"pretrained": "weights.safetensors"}  # a pretrained start: the paper's two
+    assert not profile_options(dataclasses.replace(get_profile("quick"), **weights)).model.shared
+
+
+def test_shared_streams_round_trip_through_safetensors(tmp_path):
+    """One module under two names: every tensor, BatchNorm's 0-d counters included, comes back."""
+    from safetensors.torch import save_model
+
+    from reidkit.train.checkpoint import load_weights
+
+    torch.manual_seed(0)
+    model = build_cset_model(CLASSES, (64, 32), backbone="vit_hybrid_nano", shared=True)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.num_batches_tracked.fill_(7)
+            module.running_mean.normal_()
+    save_model(model, str(tmp_path / "w.safetensors"))
+    torch.manual_seed(1)
+    again = build_cset_model(CLASSES, (64, 32), backbone="vit_hybrid_nano", shared=True)
+    load_weights(again, tmp_path / "w.safetensors")
+    assert again.streams["visible"] is again.streams["infrared"]
+    saved, loaded = model.state_dict(), again.state_dict()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+    other = build_cset_model(CLASSES, (64, 32), backbone="vit_hybrid_nano")  # two streams
+    with pytest.raises(ValueError, match="do not fit the model"):
+        load_weights(other, tmp_path / "w.safetensors")

@@ -45,6 +45,9 @@ class CSETModelOptions(Checked):
     ca_heads: int | None = bounded(None, ge=1)  # None: the backbone's heads
     mhga_heads: int | None = bounded(None, ge=1)  # None: the backbone's heads
     mhga_lambdas: tuple[float, float, float] = bounded((1.0, 0.7, 0.3), gt=0)
+    # False: two streams with their own parameters, as the paper; True: one ViT for both
+    # modalities (the profiles' choice when training from scratch: see profile_options)
+    shared: bool = False
 
 
 @dataclass
@@ -126,18 +129,25 @@ def build_model(config, num_classes: int) -> CSET:
         mhga=m.mhga,
         mhga_heads=m.mhga_heads,
         mhga_lambdas=m.mhga_lambdas,
+        shared=m.shared,
     )
 
 
 def profile_options(profile) -> CSETOptions:
     """The profile's ViT (``resolve_pretrained`` has decided "auto") for both streams, SE
-    after every block but the last, the triplet joining after a quarter of the epochs."""
+    after every block but the last, the triplet joining after a quarter of the epochs.
+
+    From scratch the two streams are one shared ViT: two ViTs with their own random weights
+    did not align the modalities in the quick schedule (test all-search R1 near chance on
+    synthetic SYSU-MM01, where the shared one learns; book/methods.md). With pretrained
+    weights they are two, as in the paper."""
     depth = VIT_CONFIGS[profile.backbone].depth
     return CSETOptions(
         model=CSETModelOptions(
             backbone=profile.backbone,
             pretrained=profile.pretrained,
             se_layers=list(range(1, depth)),
+            shared=profile.pretrained is None,
         ),
         loss=CSETLossOptions(triplet_start_epoch=profile.epochs / 4),
     )

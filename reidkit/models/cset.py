@@ -309,14 +309,19 @@ def build_cset_model(
     mhga: bool = True,
     mhga_heads: int | None = None,
     mhga_lambdas: tuple[float, float, float] = (1.0, 0.7, 0.3),
+    shared: bool = False,
 ) -> CSET:
     """CSET with the parts of the paper's Table 1 switched by ``se`` (``none``, ``i2v``,
     ``v2i``, ``both``), ``ca`` and ``mhga``; two streams of the named reidkit ViT (each from
     ``pretrained`` when given). ``se_layers`` None: SE after every block but the last (the
-    paper's "layer by layer"); ``exchange_options``: the exchange's other arguments."""
-    visible, infrared = (
-        build_backbone(backbone, img_size, pretrained, drop_path_rate) for _ in range(2)
-    )
+    paper's "layer by layer"); ``exchange_options``: the exchange's other arguments.
+    ``shared``: one ViT serves both modalities (the exchange, CA and MHGA still pair them);
+    the paper's streams do not share parameters (False)."""
+    visible = build_backbone(backbone, img_size, pretrained, drop_path_rate)
+    if shared:  # one ViT that both modalities go through (the paper's parameter counts)
+        infrared = visible
+    else:
+        infrared = build_backbone(backbone, img_size, pretrained, drop_path_rate)
     check_streams(visible, infrared)
     depth, dim = len(visible.blocks), visible.embed_dim
     exchange, after = None, ()

@@ -136,6 +136,10 @@ def load_weights(model: nn.Module, weights: str | Path, device: str | torch.devi
         if isinstance(error, RuntimeError) and "size mismatch" in str(error):
             raise ValueError(f"{weights}: weights do not fit the model: {error}") from None
         raise ValueError(f"{weights}: not a readable safetensors checkpoint ({error})") from None
+    # a module used twice (CSET's shared streams) has two names for one tensor; safetensors
+    # keeps one per shared tensor but misses 0-d buffers (BatchNorm's num_batches_tracked) and
+    # reports their second name: a name the model has is loaded, not unexpected
+    unexpected = set(unexpected) - set(model.state_dict())
     if missing or unexpected:
         raise ValueError(
             f"{weights}: weights do not fit the model (missing {sorted(missing)[:5]}, "
