@@ -100,6 +100,9 @@ def test_sysu_default_run_is_ten_single_shot_trials_from_seed_zero(sysu_root: Pa
     assert_matches_reference(result, extract, ds, "all", shot="single")
     assert all(0.0 <= result[k] <= 1.0 for k in METRIC_KEYS)
     assert "mAP" in format_result(result)
+    assert format_result(result).endswith(f"({result['trials']} trial(s))")
+    logged = {"kind": "test", "R1": 0.5, "mAP": 0.25}  # a training log's record: no trial count
+    assert format_result(logged) == "R1  50.0%  mAP  25.0%"
 
 
 def test_sysu_trials_with_another_seed_are_the_reference(sysu_root: Path) -> None:

@@ -152,6 +152,8 @@ def evaluate_protocol(
 
 
 def format_result(result: dict) -> str:
-    """One line: ``R1 57.3%  R10 90.1%  mAP 55.0%  mINP 40.2%`` (and the trial count)."""
+    """One line: ``R1 57.3%  R10 90.1%  mAP 55.0%  mINP 40.2%`` (and the trial count when the
+    result records it: a training log's records do not)."""
     parts = [f"{k} {100 * result[k]:5.1f}%" for k in METRIC_KEYS if k in result]
-    return "  ".join(parts) + f"  ({result.get('trials', 1)} trial(s))"
+    trials = f"  ({result['trials']} trial(s))" if "trials" in result else ""
+    return "  ".join(parts) + trials
