@@ -318,7 +318,7 @@ def build_cset_model(
     ``shared``: one ViT serves both modalities (the exchange, CA and MHGA still pair them);
     the paper's streams do not share parameters (False)."""
     visible = build_backbone(backbone, img_size, pretrained, drop_path_rate)
-    if shared:  # one ViT that both modalities go through (the paper's parameter counts)
+    if shared:  # one ViT that both modalities go through
         infrared = visible
     else:
         infrared = build_backbone(backbone, img_size, pretrained, drop_path_rate)
