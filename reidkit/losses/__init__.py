@@ -1,5 +1,7 @@
-"""Losses for re-identification (book/methods.md): identity and metric-learning terms."""
+"""Losses for re-identification (book/methods.md): identity, metric-learning and image-text
+alignment terms."""
 
+from reidkit.losses.alignment import cmpm_loss, id_loss, match_distribution, sdm_loss
 from reidkit.losses.ce import LabelSmoothingCrossEntropy, label_smoothing_cross_entropy
 from reidkit.losses.center import CenterLoss, center_loss
 from reidkit.losses.distillation import cosine_distillation
@@ -19,9 +21,13 @@ __all__ = [
     "WeightedRegularizationTripletLoss",
     "batch_hard_triplet",
     "center_loss",
+    "cmpm_loss",
     "cosine_distillation",
+    "id_loss",
     "label_smoothing_cross_entropy",
+    "match_distribution",
     "pairwise_euclidean",
+    "sdm_loss",
     "triplet_weights",
     "weighted_triplet",
 ]
