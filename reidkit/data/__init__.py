@@ -1,7 +1,8 @@
 """Datasets: the procedural synthetic default and loaders for the real benchmarks.
 
 Every loader is a :class:`Benchmark`: ``query(setting, split)`` and ``gallery(setting, trial,
-seed, split)`` give the records that ``reidkit.eval.evaluate_protocol`` ranks. Importing this
+seed, split)`` give the records that ``reidkit.eval.evaluate_protocol`` ranks.
+:class:`CaptionTokenizer` turns captions into the text encoders' token ids. Importing this
 package registers the synthetic generator's ``synth://`` image reader.
 """
 
@@ -18,6 +19,8 @@ from reidkit.data.records import (
 from reidkit.data.regdb import RegDB
 from reidkit.data.splits import TASKS, Benchmark
 from reidkit.data.sysu import SYSUMM01
+from reidkit.data.tokenizer import CaptionTokenizer, pretrained_tokenizer, wordpiece_tokenizer
+from reidkit.data.wordpiece import train_wordpiece
 
 __all__ = [
     "CUHKPEDES",
@@ -27,11 +30,15 @@ __all__ = [
     "RSTPReid",
     "TASKS",
     "Benchmark",
+    "CaptionTokenizer",
     "Record",
     "RegDB",
     "SYSUMM01",
     "TextReIDDataset",
     "modality_index",
+    "pretrained_tokenizer",
     "read_image",
     "register_reader",
+    "train_wordpiece",
+    "wordpiece_tokenizer",
 ]
