@@ -28,6 +28,7 @@ from reidkit.exercises import (
     run_check,
     scale,
     start,
+    text,
     vit,
 )
 from reidkit.losses import batch_hard_triplet, label_smoothing_cross_entropy, pairwise_euclidean
@@ -261,6 +262,26 @@ def my_hard_exchange(receiver, giver, alpha, beta, top_r, first_tokens=False):
         rows = torch.arange(k) if first_tokens else best[b].topk(k).indices
         mixed[b, rows] += beta * other[b, partner[b, rows]]
     return torch.cat([receiver[:, :1], mixed], dim=1)
+
+
+def my_match_distribution(labels):
+    same = (labels[:, None] == labels[None, :]).float()  # (B, B)
+    return same / same.sum(1, keepdim=True)
+
+
+def my_sdm_loss(image, text, labels, temperature):
+    cos = F.normalize(image, dim=1) @ F.normalize(text, dim=1).T  # (B, B)
+    q = my_match_distribution(labels)
+    total = 0.0
+    for logits in (cos / temperature, cos.T / temperature):
+        p = logits.softmax(dim=1)
+        total = total + (p * (p.log() - (q + 1e-8).log())).sum(1).mean()
+    return total
+
+
+def my_masked_mean(tokens, mask):
+    mask = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
+    return (tokens * mask).sum(1) / mask.sum(1)
 
 
 CHECKS = [
@@ -516,6 +537,24 @@ CHECKS = [
         my_top_operations,
         lambda events, top: my_top_operations(events, top)[:top],  # drops "other"
         "a training step, top 3",
+    ),
+    (
+        text.check_match_distribution,
+        my_match_distribution,
+        lambda labels: (labels[:, None] == labels[None, :]).float(),  # rows not normalised
+        "two people, two items each",
+    ),
+    (
+        text.check_sdm_loss,
+        my_sdm_loss,
+        lambda image, text, labels, temperature: my_sdm_loss(image, text, labels, 1.0),
+        "tau 0.02",  # the temperature forgotten
+    ),
+    (
+        text.check_masked_mean,
+        my_masked_mean,
+        lambda tokens, mask: tokens.mean(1),  # padding averaged in
+        "three captions of 3, 5 and 1 tokens",
     ),
 ]
 

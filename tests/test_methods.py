@@ -122,7 +122,7 @@ def test_unknown_method_and_option_are_named(tmp_path, toy_method, capsys):
     config.write_text("method: toys\n")
     assert main(["train", str(config)]) == 2
     assert (
-        "unknown method 'toys'; registered: ['baseline', 'cset', 'fused_attention', 'toy']"
+        "unknown method 'toys'; registered: ['baseline', 'cset', 'fused_attention', 'text_baseline', 'toy']"
         in capsys.readouterr().err
     )
     config.write_text("method: toy\ntoy:\n  depth: 3\n")

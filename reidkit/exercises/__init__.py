@@ -78,6 +78,7 @@ from reidkit.exercises.synthetic import (
     check_model_input,
     check_raw_pixel_features,
 )
+from reidkit.exercises.text import check_masked_mean, check_match_distribution, check_sdm_loss
 from reidkit.exercises.vit import (
     check_attention_rollout,
     check_attention_weights,
@@ -113,6 +114,7 @@ CHAPTER_EXERCISES = {
     ),
     10: (check_relation_matrix, check_graph_attention_weights, check_graph_attention_layer),
     11: (check_cosine_distillation, check_route_by_modality, check_batch_statistics_norm),
+    12: (check_match_distribution, check_sdm_loss, check_masked_mean),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -143,6 +145,8 @@ __all__ = [
     "check_inverse_negative_penalty",
     "check_hard_exchange",
     "check_label_smoothing_ce",
+    "check_masked_mean",
+    "check_match_distribution",
     "check_matching_weights",
     "check_model_input",
     "check_pairwise_euclidean",
@@ -153,6 +157,7 @@ __all__ = [
     "check_resize_pos_embed",
     "check_route_by_modality",
     "check_seed_everything",
+    "check_sdm_loss",
     "check_select_channel",
     "check_shifted_crop",
     "check_soft_exchange",

@@ -2,7 +2,12 @@
 
 ``get_method("baseline")``; ``register_method(Method(...))`` adds one (see ``registry``)."""
 
-from reidkit.methods import baseline, cset, fused_attention  # noqa: E402, F401  (registers the built-in methods)
+from reidkit.methods import (  # noqa: E402, F401  (registers the built-in methods)
+    baseline,
+    cset,
+    fused_attention,
+    text_baseline,
+)
 from reidkit.methods.registry import METHODS, TASKS, Method, Objective, get_method, register_method
 
 __all__ = ["METHODS", "TASKS", "Method", "Objective", "get_method", "register_method"]

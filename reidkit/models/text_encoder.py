@@ -61,13 +61,18 @@ BERT_FAMILY = (
 )
 
 
-def pool(tokens: Tensor, attention_mask: Tensor, pooling: Pooling) -> Tensor:
-    """One feature per caption from its token features (B, L, D) -> (B, D): the first
-    (``[CLS]``) token, or the mean over real tokens (mask 1), padding excluded."""
-    if pooling == "cls":
-        return tokens[:, 0]  # (B, D)
+def masked_mean(tokens: Tensor, attention_mask: Tensor) -> Tensor:
+    """The mean of each caption's real tokens (mask 1), padding excluded: (B, L, D) -> (B, D)."""
     weights = attention_mask.to(tokens.dtype).unsqueeze(-1)  # (B, L, 1)
     return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
+
+
+def pool(tokens: Tensor, attention_mask: Tensor, pooling: Pooling) -> Tensor:
+    """One feature per caption from its token features (B, L, D) -> (B, D): the first
+    (``[CLS]``) token, or the mean over real tokens (:func:`masked_mean`)."""
+    if pooling == "cls":
+        return tokens[:, 0]  # (B, D)
+    return masked_mean(tokens, attention_mask)
 
 
 class TextEncoder(nn.Module):

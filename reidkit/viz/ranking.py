@@ -151,22 +151,24 @@ def _jpeg_uri(array: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _traces_and_labels(row: RankedQuery, query_records, gallery_records, size):
+def thumbnail_row(
+    items: Sequence[tuple[Record, tuple[int, int, int], str, str]],
+    size=(80, 40),
+    gap_after_first: int = 0,
+) -> tuple[list[go.Image], list[dict]]:
+    """Framed thumbnails side by side and their captions: ``items`` are (record, frame colour,
+    hover text, label text under the image); ``gap_after_first`` widens the gap after the first
+    (a query). Returns the image traces and the label annotations."""
     width = size[1] + 8 + 12  # thumbnail, frame and a gap
-    items = [(query_records[row.query], QUERY, "query")]
-    items += [
-        (gallery_records[j], MATCH if ok else WRONG, f"#{rank}")
-        for rank, (j, ok) in enumerate(zip(row.gallery, row.matches), start=1)
-    ]
     traces, labels = [], []
-    for position, (record, colour, name) in enumerate(items):
-        x0 = position * width + (0 if position == 0 else 16)  # a wider gap after the query
+    for position, (record, colour, hover, label) in enumerate(items):
+        x0 = position * width + (0 if position == 0 else gap_after_first)
         traces.append(
             go.Image(
                 source=_jpeg_uri(framed_thumbnail(record, colour, size)),
                 x0=x0,
                 y0=0,
-                hovertemplate=f"{name}: id {record.pid}, cam {record.camid}<extra></extra>",
+                hovertemplate=f"{hover}<extra></extra>",
             )
         )
         labels.append(
@@ -174,12 +176,25 @@ def _traces_and_labels(row: RankedQuery, query_records, gallery_records, size):
                 "x": x0 + width / 2 - 6,
                 "y": size[0] + 8,
                 "yanchor": "top",
-                "text": f"{name}<br>id {record.pid} c{record.camid}",
+                "text": label,
                 "showarrow": False,
                 "font": {"size": 10},
             }
         )
     return traces, labels
+
+
+def _traces_and_labels(row: RankedQuery, query_records, gallery_records, size):
+    items = [(query_records[row.query], QUERY, "query")]
+    items += [
+        (gallery_records[j], MATCH if ok else WRONG, f"#{rank}")
+        for rank, (j, ok) in enumerate(zip(row.gallery, row.matches), start=1)
+    ]
+    described = [
+        (r, colour, f"{name}: id {r.pid}, cam {r.camid}", f"{name}<br>id {r.pid} c{r.camid}")
+        for r, colour, name in items
+    ]
+    return thumbnail_row(described, size, gap_after_first=16)  # a wider gap after the query
 
 
 def _title(row: RankedQuery, protocol: str) -> str:
