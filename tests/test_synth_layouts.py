@@ -43,7 +43,7 @@ def test_sysu_layout_with_a_fixed_test_split(tmp_path):
     out = write_layout("sysu", tmp_path / "SYSU-MM01", 12, seed=3, test_ids=5, **SMALL)
     train, val, test = (read_ids(out / "exp" / f"{n}_id.txt") for n in ("train", "val", "test"))
     assert test == [8, 9, 10, 11, 12] and len(train) + len(val) == 7 and len(val) == 2
-    with pytest.raises(ValueError, match="sysu layout only"):
+    with pytest.raises(ValueError, match="sysu and xray layouts only"):
         write_layout("regdb", tmp_path / "RegDB", 4, test_ids=2, **SMALL)
     with pytest.raises(ValueError, match="1..ids-2"):
         write_layout("sysu", tmp_path / "other", 4, test_ids=3, **SMALL)

@@ -1,6 +1,7 @@
 """Datasets: the procedural synthetic default and loaders for the real benchmarks.
 
-Every loader is a :class:`Benchmark`: ``query(setting, split)`` and ``gallery(setting, trial,
+Every loader (SYSU-MM01, RegDB, LLCM, the text datasets, visible-X-ray packages) is a
+:class:`Benchmark`: ``query(setting, split)`` and ``gallery(setting, trial,
 seed, split)`` give the records that ``reidkit.eval.evaluate_protocol`` ranks.
 :class:`CaptionTokenizer` turns captions into the text encoders' token ids. Importing this
 package registers the synthetic generator's ``synth://`` image reader.
@@ -21,6 +22,7 @@ from reidkit.data.splits import TASKS, Benchmark
 from reidkit.data.sysu import SYSUMM01
 from reidkit.data.tokenizer import CaptionTokenizer, pretrained_tokenizer, wordpiece_tokenizer
 from reidkit.data.wordpiece import train_wordpiece
+from reidkit.data.xray import XrayPackages
 
 __all__ = [
     "CUHKPEDES",
@@ -41,4 +43,5 @@ __all__ = [
     "register_reader",
     "train_wordpiece",
     "wordpiece_tokenizer",
+    "XrayPackages",
 ]

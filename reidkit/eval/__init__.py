@@ -3,7 +3,7 @@ protocol runner for every loader (:func:`evaluate_protocol`), the raw-pixel base
 modality-gap measurement. Metric names everywhere: ``METRIC_KEYS`` (R1 R5 R10 R20 mAP mINP)."""
 
 from reidkit.eval.distance import pairwise_distance
-from reidkit.eval.gap import GAP_SETTINGS, modality_gap
+from reidkit.eval.gap import GAP_SETTINGS, modality_gap, two_modality_gap
 from reidkit.eval.metrics import (
     rank_metrics,
     rank_metrics_from_features,
@@ -43,4 +43,5 @@ __all__ = [
     "reference_rank_metrics",
     "stable_argsort",
     "summarise",
+    "two_modality_gap",
 ]

@@ -44,14 +44,16 @@ def synthetic_root(data: DataConfig, layout: str = "sysu") -> Path:
 
     ``train_ids + test_ids`` identities are written. In the SYSU-MM01 layout the last
     ``test_ids`` form the test split and the others train / val as SYSU-MM01's 296 / 99; the
-    RegDB and CUHK-PEDES layouts split as those datasets do.
+    RegDB and CUHK-PEDES layouts split as those datasets do. The ``xray`` layout writes
+    packages (not people) with the last ``test_ids`` as its test split.
     """
     from reidkit.data.synth import write_layout
 
     ids = data.train_ids + data.test_ids
     height, width = data.img_size
     name = f"{layout}-seed{data.data_seed}-{height}x{width}-ids{ids}"
-    name += f"-test{data.test_ids}" if layout == "sysu" else ""
+    fixed_test = layout in ("sysu", "xray")
+    name += f"-test{data.test_ids}" if fixed_test else ""
     name += f"-k{data.images_per_camera}"
     return write_layout(
         layout,
@@ -60,7 +62,7 @@ def synthetic_root(data: DataConfig, layout: str = "sysu") -> Path:
         seed=data.data_seed,
         img_size=(height, width),
         images_per_camera=data.images_per_camera,
-        test_ids=data.test_ids if layout == "sysu" else None,
+        test_ids=data.test_ids if fixed_test else None,
         overwrite=True,  # a cache: rewritten when the generator's settings have changed
     )
 
@@ -82,6 +84,18 @@ def _synthetic_pedes(data: DataConfig):
     from reidkit.data.pedes import CUHKPEDES
 
     return CUHKPEDES(synthetic_root(data, "pedes"))
+
+
+def _synthetic_xray(data: DataConfig):
+    from reidkit.data.xray import XrayPackages
+
+    return XrayPackages(synthetic_root(data, "xray"), train_on_val=data.train_on_val)
+
+
+def _xray_packages(data: DataConfig):
+    from reidkit.data.xray import XrayPackages
+
+    return XrayPackages(expand_root(data.root, "xray-packages"), train_on_val=data.train_on_val)
 
 
 def _sysu(data: DataConfig):
@@ -115,14 +129,21 @@ DATASETS: dict[str, Callable[[DataConfig], Any]] = {
     "synthetic": _synthetic,  # the SYSU-MM01 layout
     "synthetic-regdb": _synthetic_regdb,
     "synthetic-pedes": _synthetic_pedes,  # the CUHK-PEDES layout, with captions
+    "synthetic-xray": _synthetic_xray,  # packages, visible and X-ray (reidkit.data.xray)
     "sysu": _sysu,
     "regdb": _regdb,
     "llcm": _llcm,
     "cuhk-pedes": _text("CUHKPEDES"),
     "icfg-pedes": _text("ICFGPEDES"),
     "rstpreid": _text("RSTPReid"),
+    "xray-packages": _xray_packages,  # a real dataset in the layout of reidkit.data.xray
 }
-FOLDER_NAMES = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
+FOLDER_NAMES = {
+    "sysu": "SYSU-MM01",
+    "regdb": "RegDB",
+    "llcm": "LLCM",
+    "xray-packages": "XrayPackages",
+}
 
 
 def train_transforms(data: DataConfig) -> dict[str, Callable[[Any], Any]]:

@@ -42,6 +42,17 @@ settings give the same bytes. Importing this package registers ``render_uri`` as
 ``synth://`` paths in :func:`reidkit.data.read_image`; recent renders are kept in a cache bounded
 in bytes (:mod:`reidkit.data.synth.cache`).
 
+Packages (bags and boxes) seen by a visible camera and an X-ray scanner, for visible-X-ray
+re-identification, are a second population with their own settings (:class:`PackageSettings`:
+``noise``, ``xray_noise``, ``jitter``, ``blur``, ``clutter``): what a package is
+(:mod:`~reidkit.data.synth.packages`, ``exterior``, ``items``), how it projects
+(``projection``), its photographs (``photo``: the outside only) and its X-ray scans
+(``xray``: dual-energy pseudo-colour of everything, inside and out). An image's random numbers
+come from ``SeedSequence([seed, pid, cam, index])``, camera 1 visible and 2 X-ray, and a
+package from ``(seed, pid)`` alone, so the same settings give the same bytes (transcendental
+functions are NumPy's: bytes can differ across NumPy builds in rare rounding cases). The
+``xray`` layout of :func:`write_layout` writes them to disk.
+
 >>> from reidkit.data.synth import SyntheticPeople
 >>> people = SyntheticPeople(seed=0, profile="smoke")
 >>> record = people.train_records()[0]
@@ -54,7 +65,9 @@ from reidkit.data.synth.attributes import Identity, make_identity
 from reidkit.data.synth.cache import cache_info, clear_cache, set_cache_limit
 from reidkit.data.synth.captions import tokens
 from reidkit.data.synth.layouts import LAYOUTS, write_layout
+from reidkit.data.synth.packages import Package, PackageSettings, make_package
 from reidkit.data.synth.people import SyntheticPeople, image_captions, image_pose
+from reidkit.data.synth.photo import VISIBLE_CAM, photo_array, photo_view
 from reidkit.data.synth.render import (
     SCHEME,
     SynthSettings,
@@ -62,6 +75,7 @@ from reidkit.data.synth.render import (
     render_array,
     render_uri,
 )
+from reidkit.data.synth.xray import XRAY_CAM, xray_array, xray_view
 from reidkit.data.sysu import INFRARED_CAMERAS, VISIBLE_CAMERAS
 
 register_reader(SCHEME, render_uri)  # read_image("synth://...") renders the image
@@ -70,8 +84,12 @@ __all__ = [
     "INFRARED_CAMERAS",
     "LAYOUTS",
     "SCHEME",
+    "VISIBLE_CAM",
     "VISIBLE_CAMERAS",
+    "XRAY_CAM",
     "Identity",
+    "Package",
+    "PackageSettings",
     "SynthSettings",
     "SyntheticPeople",
     "cache_info",
@@ -79,10 +97,15 @@ __all__ = [
     "image_captions",
     "image_pose",
     "make_identity",
+    "make_package",
     "parse_uri",
+    "photo_array",
+    "photo_view",
     "render_array",
     "render_uri",
     "set_cache_limit",
     "tokens",
     "write_layout",
+    "xray_array",
+    "xray_view",
 ]

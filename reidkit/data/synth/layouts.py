@@ -15,6 +15,10 @@ anyone can generate. Layouts follow the protocols of ``book/methods.md``:
   differing in sensor, light, blur and noise.
 * ``pedes``: ``imgs/synth/<pid:05d>_c<cam>_<k:02d>.jpg`` and ``reid_raw.json``: a list of
   ``{split, captions, file_path, processed_tokens, id}``, splits train / val / test.
+* ``xray``: synthetic *packages*, not people: ``visible/<pid:04d>/<k:04d>.jpg``,
+  ``xray/<pid:04d>/<k:04d>.png`` and ``splits/{train,val,test}_ids.txt``, our own layout for
+  visible-X-ray re-identification (``reidkit.data.synth.xray_layout``). Images are square by
+  default (the profile's height on both sides); knobs are those of ``PackageSettings``.
 
 An export is written into a hidden sibling folder and renamed into place only when complete,
 with a marker file ``.reidkit-synth.json`` written last: an interrupted export never leaves a
@@ -38,16 +42,23 @@ from PIL import Image
 from reidkit.data.synth.captions import tokens
 from reidkit.data.synth.people import SyntheticPeople, image_captions
 from reidkit.data.synth.render import render_array
+from reidkit.data.synth.xray_layout import PackageExport, package_export, write_xray_files
 from reidkit.data.sysu import CAMERAS, INFRARED_CAMERAS
 
-LAYOUTS = ("sysu", "regdb", "pedes")
+LAYOUTS = ("sysu", "regdb", "pedes", "xray")
 MARKER = ".reidkit-synth.json"
 JPEG_QUALITY = 95
-MIN_IDS = {"sysu": 3, "regdb": 2, "pedes": 3}
+MIN_IDS = {"sysu": 3, "regdb": 2, "pedes": 3, "xray": 3}
 REGDB_RIG = 1  # the rig id of the RegDB layout's two cameras
 
 # Bump when rendering changes: an export made by another version is stale and is replaced.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 4  # the people (sysu, regdb, pedes layouts)
+PACKAGE_GENERATOR_VERSION = 1  # the packages (xray layout)
+
+
+def generator_version(layout: str) -> int:
+    """The version of the generator that renders ``layout``."""
+    return PACKAGE_GENERATOR_VERSION if layout == "xray" else GENERATOR_VERSION
 
 
 def _save(array: np.ndarray, path: Path) -> None:
@@ -153,6 +164,12 @@ def _write_pedes(people: SyntheticPeople, ids: int, folder: Path) -> dict[str, i
     }
 
 
+def _write_xray(packages: PackageExport, ids: int, folder: Path, test_ids: int | None) -> dict:
+    return write_xray_files(
+        packages.settings, ids, folder, packages.images_per_camera, test_ids, _save
+    )
+
+
 def _same_export(out: Path, description: dict) -> bool:
     """Whether ``out`` holds a complete export made with exactly these settings."""
     try:
@@ -178,11 +195,11 @@ def write_layout(
 ) -> Path:
     """Write ``ids`` synthetic identities to ``out`` in a real dataset's layout; return ``out``.
 
-    ``layout`` is one of ``LAYOUTS``. Image size and images per camera default to the profile's.
-    If ``out`` already holds the same export, nothing is written. A non-empty folder that is
-    not a reidkit export is refused; another reidkit export is replaced only with
-    ``overwrite=True``. ``test_ids`` (``sysu`` only) fixes the size of the test split instead
-    of SYSU-MM01's proportions.
+    ``layout`` is one of ``LAYOUTS``. Image size and images per camera default to the profile's
+    (``xray``: a square of the profile's height). If ``out`` already holds the same export,
+    nothing is written. A non-empty folder that is not a reidkit export is refused; another
+    reidkit export is replaced only with ``overwrite=True``. ``test_ids`` (``sysu`` and
+    ``xray``) fixes the size of the test split instead of the default proportions.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
@@ -190,28 +207,32 @@ def write_layout(
         raise ValueError(
             f"layout {layout!r} needs ids >= {MIN_IDS[layout]} (one per split), got {ids!r}"
         )
-    if test_ids is not None and (layout != "sysu" or not 1 <= test_ids <= ids - 2):
+    if test_ids is not None and (layout not in ("sysu", "xray") or not 1 <= test_ids <= ids - 2):
         raise ValueError(
-            f"test_ids applies to the sysu layout only and must lie in 1..ids-2, got {test_ids!r}"
+            "test_ids applies to the sysu and xray layouts only and must lie in 1..ids-2, got "
+            f"{test_ids!r}"
         )
     if layout == "regdb":  # RegDB's second camera is thermal; SYSU-MM01's are near-infrared
         knobs.setdefault("near_infrared", 0.0)
-    people = SyntheticPeople(
-        seed,
-        profile,
-        train_ids=ids,
-        test_ids=1,
-        img_size=img_size,
-        images_per_camera=images_per_camera,
-        **knobs,
-    )
+    if layout == "xray":
+        source = package_export(seed, profile, img_size, images_per_camera, knobs)
+    else:
+        source = SyntheticPeople(
+            seed,
+            profile,
+            train_ids=ids,
+            test_ids=1,
+            img_size=img_size,
+            images_per_camera=images_per_camera,
+            **knobs,
+        )
     description = {
-        "generator": GENERATOR_VERSION,
+        "generator": generator_version(layout),
         "layout": layout,
         "ids": ids,
-        "images_per_camera": people.images_per_camera,
+        "images_per_camera": source.images_per_camera,
         "test_ids": test_ids,
-        "settings": dataclasses.asdict(people.settings),
+        "settings": dataclasses.asdict(source.settings),
     }
     out = Path(out)
     if out.exists():
@@ -222,7 +243,7 @@ def write_layout(
             return out
         if marker.is_file():
             previous = json.loads(marker.read_text(encoding="utf-8"))
-            stale = previous.get("generator") != GENERATOR_VERSION
+            stale = previous.get("generator") != generator_version(str(previous.get("layout")))
             if not (overwrite or stale):
                 raise ValueError(
                     f"{out} holds a different synthetic export ({previous.get('layout')},"
@@ -242,8 +263,9 @@ def write_layout(
             "sysu": functools.partial(_write_sysu, test_ids=test_ids),
             "regdb": _write_regdb,
             "pedes": _write_pedes,
+            "xray": functools.partial(_write_xray, test_ids=test_ids),
         }[layout]
-        summary = writer(people, ids, partial)
+        summary = writer(source, ids, partial)
         text = json.dumps({**description, "summary": summary}, indent=2)
         (partial / MARKER).write_text(text + "\n", encoding="utf-8")  # written last
         if _same_export(out, description):
