@@ -185,3 +185,14 @@ def test_bag_of_attributes_beats_random(pedes):
     assert chance["R1"] < 0.15 and chance["mAP"] < 0.2  # 8 ids, about 7 images each
     assert bag["R1"] > 0.8 and bag["mAP"] > 0.6
     assert results["random"]["R1"] < 0.3
+
+
+def test_random_features_do_not_depend_on_where_the_data_lies():
+    from reidkit.data.records import Record
+    from reidkit.eval.text_baselines import random_extractor
+
+    here = Record("/tmp/a/imgs/synth/00001_c1_01.jpg", 0, 0, "visible")
+    there = Record("/home/b/cache/imgs/synth/00001_c1_01.jpg", 0, 0, "visible")
+    other = Record("/tmp/a/imgs/synth/00001_c1_02.jpg", 0, 0, "visible")
+    features = random_extractor(dim=8, seed=3)([here, there, other])
+    assert torch.equal(features[0], features[1]) and not torch.equal(features[0], features[2])
