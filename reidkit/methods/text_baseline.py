@@ -116,11 +116,10 @@ class TextAlignObjective:
         return {"loss": total, **terms}
 
 
-def build_text_image_model(config, num_classes: int, options: Any = None) -> TextImageModel:
-    """The two encoders of ``options`` (default: ``config.options``) for ``config.data``'s
-    image size; a pretrained text encoder gets its ``lr_scale``."""
-    o = options if options is not None else config.options
-    m, t = o.model, o.text
+def build_text_image_model(config, num_classes: int) -> TextImageModel:
+    """The two encoders of ``config.options`` (its ``model`` and ``text`` sections) for
+    ``config.data``'s image size; a pretrained text encoder gets its ``lr_scale``."""
+    m, t = config.options.model, config.options.text
     backbone = build_backbone(m.backbone, config.data.img_size, m.pretrained)
     text = build_text_encoder(
         t.kind,
