@@ -142,6 +142,13 @@ class CaptionTokenizer:
         check_captions([caption])
         return self._tokenizer.encode(caption).tokens
 
+    def offsets(self, caption: str) -> list[tuple[int, int]]:
+        """Character span ``(start, end)`` in ``caption`` of each of :meth:`tokens`' pieces,
+        truncated as in a batch; special tokens get ``(0, 0)``. Maps phrases to token positions
+        (``reidkit.models.acsa.phrase_token_mask``)."""
+        check_captions([caption])
+        return [(int(a), int(b)) for a, b in self._tokenizer.encode(caption).offsets]
+
     def __repr__(self) -> str:
         return (
             f"CaptionTokenizer(vocab_size={self.vocab_size}, max_length={self.max_length}, "
