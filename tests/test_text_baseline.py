@@ -149,6 +149,12 @@ def test_profile_options_and_chapter_config():
     assert config.eval.setting == "t2i" and config.options.loss.temperature == 0.1
     assert config.data.grayscale == 0.0 and "grayscale" not in config.data.augment.visible
     assert config.out_dir.endswith("ch12-test-smoke")
+    # the text task's setting comes with the method (profile_config), so an ablation spec
+    # with `base: profile` and `method: text_baseline` trains on captions too
+    plain = config_from_profile(smoke, method="text_baseline")
+    assert plain.data.dataset == "synthetic-pedes" and plain.eval.setting == "t2i"
+    assert plain.epochs == max(1, smoke.epochs // 2)
+    assert config_from_profile(smoke).data.dataset == "synthetic"  # the baseline's untouched
 
 
 def test_the_yaml_config_loads():

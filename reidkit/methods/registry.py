@@ -62,6 +62,9 @@ class Method:
     build_tokenizer: Callable[[TrainConfig, Sequence[Record]], Tokenizer] | None = None
     # the options a profile implies (model sizes per profile); default: the dataclass defaults
     profile_options: Callable[[Any], Any] | None = None
+    # the rest of a profile's configuration this method's task needs, as overrides in the YAML
+    # form (e.g. text methods: the synthetic CUHK-PEDES layout, the t2i protocol); default none
+    profile_config: Callable[[Any], dict[str, Any]] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:

@@ -185,24 +185,18 @@ def profile_options(profile) -> TextBaselineOptions:
     )
 
 
-def text_chapter_config(profile, name: str, method: str = "text_baseline", **sections: Any):
-    """The profile's text-to-image run on the synthetic CUHK-PEDES layout, written to
-    ``runs/<name>-<profile>``; ``sections`` override the method's options (e.g.
-    ``text={"kind": "packaged", "name": "all-MiniLM-L6-v2"}``). Chapters 12-14 train this way.
+def text_profile_config(profile) -> dict[str, Any]:
+    """What a text method's profile run changes in ``config_from_profile``: the synthetic
+    CUHK-PEDES layout, the t2i protocol, half the profile's epochs and no grey images.
 
     The layout splits identities as CUHK-PEDES does (about 7.7% each to val and test); the
     validation captions select the epoch and the test split is evaluated once. An epoch is
     one pass over the (image, caption) records; with two captions per image it shows every
-    image twice, so the chapters train half the profile's epochs. Training images
-    are flipped, cropped and erased but never turned grey: a caption names colours, and a grey
-    image of "a red jacket" would teach the model to ignore them (IRRA does not grey either)."""
-    from reidkit.train.config import config_from_profile, with_overrides
-    from reidkit.utils import runs_dir
-
-    out = str(runs_dir() / f"{name}-{profile.name}")
-    epochs = max(1, profile.epochs // 2)  # every image comes twice an epoch (two captions)
-    config = config_from_profile(profile, method=method, out_dir=out, epochs=epochs)
-    data = {
+    image twice, so text methods train half the profile's epochs. Training images are flipped,
+    cropped and erased but never turned grey: a caption names colours, and a grey image of
+    "a red jacket" would teach the model to ignore them (IRRA does not grey either)."""
+    return {
+        "epochs": max(1, profile.epochs // 2),  # every image comes twice an epoch
         "eval.every": max(1, profile.eval_every // 2),
         "data.dataset": "synthetic-pedes",
         "data.grayscale": 0.0,
@@ -210,7 +204,18 @@ def text_chapter_config(profile, name: str, method: str = "text_baseline", **sec
         "eval.setting": "t2i",
         "eval.trials": 1,
     }
-    return with_overrides(config, {**data, method: sections})
+
+
+def text_chapter_config(profile, name: str, method: str = "text_baseline", **sections: Any):
+    """The profile's text-to-image run (``config_from_profile`` with ``text_profile_config``)
+    written to ``runs/<name>-<profile>``; ``sections`` override the method's options (e.g.
+    ``text={"kind": "packaged", "name": "all-MiniLM-L6-v2"}``). Chapters 12-14 train this way."""
+    from reidkit.train.config import config_from_profile, with_overrides
+    from reidkit.utils import runs_dir
+
+    out = str(runs_dir() / f"{name}-{profile.name}")
+    config = config_from_profile(profile, method=method, out_dir=out)
+    return with_overrides(config, {method: sections}) if sections else config
 
 
 TEXT_BASELINE = register_method(
@@ -223,6 +228,7 @@ TEXT_BASELINE = register_method(
         sampler="image_caption",
         build_tokenizer=build_tokenizer,
         profile_options=profile_options,
+        profile_config=text_profile_config,
         description="image + text encoders in one space, SDM + shared-classifier ID (chapter 12)",
     )
 )

@@ -206,7 +206,8 @@ def config_from_profile(profile: Any, method: str = "baseline", **changes: Any) 
     """The training configuration a profile implies (the demo's and the chapters').
 
     Data sizes, epochs and the schedule come from the profile; the method's options from its
-    ``profile_options`` (model sizes per profile live with the method, not in the profile).
+    ``profile_options`` (model sizes per profile live with the method, not in the profile), and
+    what the method's task needs beyond that from its ``profile_config`` (another dataset, say).
     A profile's ``pretrained="auto"`` is decided here (``resolve_pretrained`` prints which)."""
     from reidkit.methods import get_method
 
@@ -232,4 +233,7 @@ def config_from_profile(profile: Any, method: str = "baseline", **changes: Any) 
         optim=OptimConfig(lr=profile.lr),
         eval=EvalConfig(every=profile.eval_every, split="val", trials=profile.trials),
     )
+    task_config = get_method(method).profile_config
+    if task_config is not None:
+        config = with_overrides(config, task_config(profile))
     return dataclasses.replace(config, **changes) if changes else config
