@@ -24,7 +24,7 @@ from reidkit.methods.text_baseline import (
 from reidkit.models.text_encoder import scratch_text_encoder
 from reidkit.models.text_image import TextImageModel
 from reidkit.profiles import get_profile
-from reidkit.train.config import OptimConfig, load_config
+from reidkit.train.config import OptimConfig, config_from_profile, load_config
 from reidkit.train.schedule import EpochSchedule, build_optimizer, lr_scale_of, parameter_groups
 
 
