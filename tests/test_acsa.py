@@ -7,17 +7,15 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from reidkit.data import wordpiece_tokenizer
+from reidkit.data.phrases import NOUNS, PhraseTokenizer, phrase_spans, phrase_token_mask
 from reidkit.data.synth import SynthSettings, image_captions
 from reidkit.models.acsa import (
-    NOUNS,
     AsymmetricCrossAlignment,
     combined_score,
     phrase_features,
-    phrase_masks,
-    phrase_spans,
-    phrase_token_mask,
     region_features,
 )
 
@@ -86,15 +84,29 @@ def test_phrase_token_mask_hand_offsets():
     assert mask.tolist() == [[0, 0, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0]]
 
 
-def test_phrase_masks_pick_the_phrase_tokens(tokenizer):
+def test_phrase_tokenizer_groups_the_phrase_tokens(tokenizer):
+    phrases = PhraseTokenizer(tokenizer, max_phrases=4)
     batch = [EXAMPLE, "They wear a cap."]
-    ids, _ = tokenizer(batch)
-    assign, mask = phrase_masks(tokenizer, batch, ids.shape[1])
-    assert assign.shape == (2, 3, ids.shape[1])
-    assert mask.tolist() == [[True, True, True], [True, False, False]]
-    for row, phrase in zip(assign[0], texts(EXAMPLE)):
+    ids, mask = phrases(batch)
+    assert torch.equal(ids, tokenizer(batch)[0]) and torch.equal(mask, tokenizer(batch)[1])
+    groups = phrases.token_groups(batch, ids.shape[1])
+    assert groups.shape == (2, 4, ids.shape[1])
+    assert (groups.sum(-1) > 0).tolist() == [[True, True, True, False], [True, False, False, False]]
+    for row, phrase in zip(groups[0], texts(EXAMPLE)):
         assert tokenizer.decode(ids[0][row.bool()]) == phrase
-    assert tokenizer.decode(ids[1][assign[1, 0].bool()]) == "a cap"
+    assert tokenizer.decode(ids[1][groups[1, 0].bool()]) == "a cap"
+    assert phrases.vocab_size == tokenizer.vocab_size  # the wrapped tokenizer shows through
+
+
+def test_phrase_tokenizer_keeps_the_first_phrases_and_warns(tokenizer):
+    phrases = PhraseTokenizer(tokenizer, max_phrases=2)
+    ids, _ = phrases([EXAMPLE])
+    with pytest.warns(UserWarning, match="keeping the first 2"):
+        groups = phrases.token_groups([EXAMPLE], ids.shape[1])
+    assert phrases.cut == 1 and (groups.sum(-1) > 0).all()
+    assert tokenizer.decode(ids[0][groups[0, 1].bool()]) == "black trousers"
+    with pytest.raises(ValueError, match="max_phrases"):
+        PhraseTokenizer(tokenizer, max_phrases=0)
 
 
 def test_phrase_features_masked_mean():
@@ -130,22 +142,27 @@ def identity_module(dim: int, lam: float) -> AsymmetricCrossAlignment:
 
 
 def test_hand_computed_pair():
-    """Regions v1 = (1, 0), v2 = (-1, 0), v3 = (0, 1); one phrase e = (1, 0); λ = 1."""
+    """Regions v1 = (1, 0), v2 = (-1, 0), v3 = (0, 1); phrases e1 = (1, 0), e2 = (0, 1); λ = 1."""
     module = identity_module(2, lam=1.0)
     regions = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
-    phrase = torch.tensor([[1.0, 0.0]])
-    score, p2r, r2p = module.pair(regions, phrase)
-    # s = LeakyReLU([1, -1, 0]) = [1, -0.1, 0]; normalised over regions by sqrt(1.01)
-    s_bar = torch.tensor([1.0, -0.1, 0.0]) / math.sqrt(1.01)
-    alpha = torch.softmax(s_bar, dim=0)
-    assert torch.allclose(p2r[0], alpha, atol=1e-6)
-    a = alpha[0] * regions[0] + alpha[1] * regions[1] + alpha[2] * regions[2]
-    t2i = a[0] / a.norm()  # cos(e, a)
-    # each region has one phrase to attend to: weight 1, relevance cos(v_i, e) = 1, -1, 0
-    assert torch.allclose(r2p, torch.ones(3, 1))
-    i2t = (1.0 - 1.0 + 0.0) / 3
+    phrases = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    score, p2r, r2p = module.pair(regions, phrases)
+    # s = LeakyReLU(cos) (phrases x regions) = [[1, -0.1, 0], [0, 0, 1]]; each region's column
+    # is normalised over the phrases (the queries): v2's column (-0.1, 0) becomes (-1, 0)
+    s_bar = torch.tensor([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
+    alpha = torch.softmax(s_bar, dim=1)  # each phrase over the regions
+    assert torch.allclose(p2r, alpha, atol=1e-6)
+    attended = alpha @ regions  # (2, 2)
+    t2i = F.cosine_similarity(phrases, attended, dim=1).mean()
+    # regions over phrases: s^T normalised over the regions (its queries), per phrase column:
+    # e1's column (1, -0.1, 0) / sqrt(1.01), e2's column (0, 0, 1)
+    s_bar_r = torch.tensor([[1.0, 0.0], [-0.1, 0.0], [0.0, 1.0]])
+    s_bar_r[:, 0] /= math.sqrt(1.01)
+    beta = torch.softmax(s_bar_r, dim=1)
+    assert torch.allclose(r2p, beta, atol=1e-6)
+    i2t = F.cosine_similarity(regions, beta @ phrases, dim=1).mean()
     assert torch.allclose(score, 0.5 * (t2i + i2t), atol=1e-6)
-    batched = module(regions[None], phrase[None], torch.ones(1, 1, dtype=torch.bool))
+    batched = module(regions[None], phrases[None], torch.ones(1, 2, dtype=torch.bool))
     assert torch.allclose(batched, score.reshape(1, 1), atol=1e-6)
 
 
@@ -185,12 +202,13 @@ def test_masked_phrases_get_no_weight_and_do_not_matter():
     assert torch.allclose(short[:, 0], sim[:, 1], atol=1e-6)
 
 
-def test_large_lambda_attends_to_the_most_similar_region():
+def test_large_lambda_attends_to_the_region_of_highest_logit():
     module, regions, phrases, mask = random_inputs(2)
     module.lam = 1e4
     _, p2r, _ = module.pair(regions[0], phrases[0])
     v, e = module.project(regions[0], phrases[0])
-    best = (e @ v.T).argmax(dim=1)  # (P,): the region of highest cosine for each phrase
+    s = F.leaky_relu(e @ v.T, 0.1)  # (P, R)
+    best = (s / s.norm(dim=0)).argmax(dim=1)  # (P,): each phrase's highest normalised logit
     assert torch.equal(p2r.argmax(dim=1), best)
     assert torch.allclose(p2r.max(dim=1).values, torch.ones(5), atol=1e-4)
     module.lam = 1.0

@@ -40,6 +40,9 @@ class Batch:
     captions: list[str] | None = None  # B captions (text-image tasks)
     token_ids: Tensor | None = None  # (B, L) from the method's tokenizer
     attention_mask: Tensor | None = None  # (B, L), 1 for real tokens
+    # (B, G, L) 0/1: the tokens of each of G groups per caption (ACSA's phrases), from a
+    # tokenizer that has ``token_groups(captions, L)``; rows past a caption's groups are 0
+    token_groups: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -121,8 +124,20 @@ class Collate:
                 raise ValueError("a batch mixes records with and without captions")
             batch.captions = list(captions)
             if self.tokenizer is not None:
-                batch.token_ids, batch.attention_mask = self.tokenizer(batch.captions)
+                tokenize(batch, self.tokenizer)
         return batch
+
+
+def tokenize(batch: Batch, tokenizer: Tokenizer) -> Batch:
+    """Fill ``batch``'s token ids and mask from its captions, and its token groups when the
+    tokenizer makes them (``tokenizer.token_groups(captions, L)``); returns ``batch``."""
+    if batch.captions is None:
+        raise ValueError("tokenize: the batch has no captions")
+    batch.token_ids, batch.attention_mask = tokenizer(batch.captions)
+    groups = getattr(tokenizer, "token_groups", None)
+    if groups is not None:
+        batch.token_groups = groups(batch.captions, batch.token_ids.shape[1])
+    return batch
 
 
 def image_batch(images: Tensor, modalities: Sequence[str] | Tensor | None = None) -> Batch:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -16,8 +18,21 @@ def as_tensor(values, name: str) -> torch.Tensor:
         raise TypeError(f"{name}: cannot be turned into a tensor ({error})") from error
 
 
-def pairwise_distance(x, y, metric: str = "cosine") -> torch.Tensor:
-    """(N, D) and (M, D) features -> (N, M) distances: ``cosine`` = 1 - cos, or ``euclidean``."""
+# a model's own distance between query and gallery features (see ``pairwise_distance``)
+Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def metric_name(metric: str | Distance) -> str:
+    """How results record a metric: its name, or a distance function's ``__name__``."""
+    return metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
+
+
+def pairwise_distance(x, y, metric: str | Distance = "cosine") -> torch.Tensor:
+    """(N, D) and (M, D) features -> (N, M) distances: ``cosine`` = 1 - cos, ``euclidean``, or
+    a function ``(x, y) -> (N, M)`` (a model whose score is not a fixed metric of two
+    vectors, e.g. ACSA's cross-attention over the regions and phrases its features hold)."""
+    if callable(metric):
+        return metric(as_tensor(x, "x").float(), as_tensor(y, "y").float())
     x, y = as_tensor(x, "x").float(), as_tensor(y, "y").float().to(as_tensor(x, "x").device)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(

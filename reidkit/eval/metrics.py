@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from reidkit.eval.distance import as_tensor, pairwise_distance
+from reidkit.eval.distance import Distance, as_tensor, pairwise_distance
 from reidkit.eval.reference import DEDUPLICATED_CMC, PROTOCOLS
 
 # Per distance entry a chunk holds about 80 bytes of temporaries (sort keys and indices,
@@ -246,7 +246,7 @@ def rank_metrics_from_features(
     protocol: str,
     max_rank: int = 20,
     *,
-    metric: str = "cosine",
+    metric: str | Distance = "cosine",
     device: str | torch.device | None = None,
     chunk_elements: int = CHUNK_ELEMENTS,
     return_per_query: bool = False,

@@ -23,7 +23,7 @@ import torch
 
 from reidkit.data.records import Record
 from reidkit.data.splits import Benchmark
-from reidkit.eval.distance import as_tensor, pairwise_distance
+from reidkit.eval.distance import Distance, as_tensor, metric_name, pairwise_distance
 from reidkit.eval.metrics import rank_metrics, rank_metrics_from_features
 from reidkit.eval.rerank import re_ranking
 
@@ -55,7 +55,7 @@ def rank_records(
     gallery: Sequence[Record],
     protocol: str,
     *,
-    metric: str = "cosine",
+    metric: str | Distance = "cosine",
     rerank: bool = False,
     max_rank: int = 20,
     return_per_query: bool = False,
@@ -69,6 +69,11 @@ def rank_records(
     g = features[[index[r] for r in gallery]]
     (q_pids, q_cams), (g_pids, g_cams) = _ids(queries), _ids(gallery)
     labels = (q_pids, g_pids, q_cams, g_cams, protocol, max_rank)
+    if rerank and callable(metric):
+        raise ValueError(
+            "rerank: re-ranking needs distances between any two records (query-query, "
+            "gallery-gallery); a model's own distance ranks queries against the gallery only"
+        )
     if not rerank:
         return rank_metrics_from_features(
             q, g, *labels, metric=metric, return_per_query=return_per_query
@@ -102,7 +107,7 @@ def evaluate_protocol(
     split: str = "test",
     trials: int | None = None,
     seed: int = 0,
-    metric: str = "cosine",
+    metric: str | Distance = "cosine",
     rerank: bool = False,
     max_rank: int = 20,
     **gallery_options,
@@ -114,6 +119,8 @@ def evaluate_protocol(
     ``t`` ranks ``ds.query(setting, split)`` against ``ds.gallery(setting, trial=t, seed=seed,
     split=split, **gallery_options)`` (SYSU-MM01 takes ``shot="single"`` or ``"multi"``) with
     the removal and CMC rules of ``ds.protocol``; the metrics are averaged over the trials.
+    ``metric`` is ``"cosine"``, ``"euclidean"`` or a model's own distance function
+    (``reidkit.eval.distance.pairwise_distance``).
     """
     setting = ds.check_setting(setting)
     trials = ds.default_trials if trials is None else trials
@@ -145,7 +152,7 @@ def evaluate_protocol(
         setting=setting,
         split=split,
         seed=seed,
-        metric=metric,
+        metric=metric_name(metric),
         rerank=rerank,
         **gallery_options,
     )

@@ -1,7 +1,13 @@
 """Losses for re-identification (book/methods.md): identity, metric-learning and image-text
 alignment terms (CMSN's CRIA and semi-positive triplet among them)."""
 
-from reidkit.losses.alignment import cmpm_loss, id_loss, match_distribution, sdm_loss
+from reidkit.losses.alignment import (
+    cmpm_loss,
+    id_loss,
+    match_distribution,
+    sdm_from_similarity,
+    sdm_loss,
+)
 from reidkit.losses.ce import LabelSmoothingCrossEntropy, label_smoothing_cross_entropy
 from reidkit.losses.center import CenterLoss, center_loss
 from reidkit.losses.cmsn import cria_loss, semi_positive_triplet
@@ -28,6 +34,7 @@ __all__ = [
     "id_loss",
     "label_smoothing_cross_entropy",
     "match_distribution",
+    "sdm_from_similarity",
     "pairwise_euclidean",
     "sdm_loss",
     "semi_positive_triplet",

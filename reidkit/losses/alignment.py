@@ -77,11 +77,24 @@ def sdm_loss(
     finite where q_ij = 0; the loss is a KL divergence up to it (it is >= -log(1 + B eps)).
     """
     _check_pair(image, text, labels, "sdm_loss")
-    if not temperature > 0:
-        raise ValueError(f"sdm_loss: temperature must be > 0, got {temperature}")
     image = F.normalize(image.float(), dim=1)
     text = F.normalize(text.float(), dim=1)
-    similarity = image @ text.T  # (B, B) cosines
+    return sdm_from_similarity(image @ text.T, labels, temperature, eps)  # (B, B) cosines
+
+
+def sdm_from_similarity(
+    similarity: Tensor, labels: Tensor, temperature: float = 0.02, eps: float = 1e-8
+) -> Tensor:
+    """SDM on a finished (B, B) similarity matrix of paired images (rows) and captions
+    (columns), e.g. ACSA's local scores; :func:`sdm_loss` is this on cosines."""
+    if similarity.ndim != 2 or similarity.shape != (labels.shape[0], labels.shape[0]):
+        raise ValueError(
+            f"sdm: similarity must be (B, B) for B = {labels.shape[0]} labels, "
+            f"got {tuple(similarity.shape)}"
+        )
+    if not temperature > 0:
+        raise ValueError(f"sdm: temperature must be > 0, got {temperature}")
+    similarity = similarity.float()
     q = match_distribution(labels)  # (B, B), symmetric pattern: the same for both directions
     i2t = _kl_to_matches(similarity / temperature, q, eps)
     t2i = _kl_to_matches(similarity.T / temperature, q, eps)

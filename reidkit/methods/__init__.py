@@ -3,6 +3,7 @@
 ``get_method("baseline")``; ``register_method(Method(...))`` adds one (see ``registry``)."""
 
 from reidkit.methods import (  # noqa: E402, F401  (registers the built-in methods)
+    acsa,
     baseline,
     cset,
     fused_attention,

@@ -3,7 +3,8 @@
 ``model_extractor`` turns a model into the ``extract(records) -> (N, D)`` function that
 ``reidkit.eval.evaluate_protocol`` calls once per evaluation with every image (and caption) the
 protocol needs; it batches the records by modality and calls the model's
-``forward_embedding(batch)``. ``make_evaluator`` fixes the protocol (setting, split, trials)
+``forward_embedding(batch)``; a model with a ``retrieval_distance`` ranks by it instead of the
+cosine (``retrieval_metric``). ``make_evaluator`` fixes the protocol (setting, split, trials)
 that a training configuration asks for. The metrics themselves come from ``reidkit.eval``.
 """
 
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 from reidkit.data.batch import Collate, RecordDataset
 from reidkit.data.records import Record
 from reidkit.data.transforms import test_transform
+from reidkit.eval.distance import Distance
 from reidkit.eval.protocols import METRIC_KEYS, evaluate_protocol
 from reidkit.train.config import TrainConfig
 from reidkit.train.precision import autocast_context
@@ -74,6 +76,13 @@ def metric_values(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(result[k]) for k in METRIC_KEYS if k in result}
 
 
+def retrieval_metric(model: nn.Module) -> str | Distance:
+    """How the evaluator compares ``model``'s embeddings: its ``retrieval_distance(queries,
+    gallery) -> (Q, G)`` when it has one (a score that is not a fixed metric of two vectors,
+    e.g. ACSA's), else cosine."""
+    return getattr(model, "retrieval_distance", None) or "cosine"
+
+
 def make_evaluator(config: TrainConfig, dataset: Any, collate: Collate | None = None) -> Evaluate:
     """``model -> metrics`` with the protocol ``config.eval`` describes on ``dataset``."""
     e, data = config.eval, config.data
@@ -83,7 +92,13 @@ def make_evaluator(config: TrainConfig, dataset: Any, collate: Collate | None = 
             model, data.img_size, e.batch_size, data.num_workers, collate, config.optim.amp
         )
         result = evaluate_protocol(
-            extract, dataset, e.setting, split=e.split, trials=e.trials, seed=e.seed
+            extract,
+            dataset,
+            e.setting,
+            split=e.split,
+            trials=e.trials,
+            seed=e.seed,
+            metric=retrieval_metric(model),
         )
         return metric_values(result)
 

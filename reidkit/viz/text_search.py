@@ -3,9 +3,10 @@ matrix of captions x images.
 
 :func:`caption_ranking_figure` is a plotly figure with a dropdown of fixed captions, so it stays
 interactive in the static book; :func:`caption_search_widget` is a text box for a live kernel
-(ipywidgets 7.7 and 8): type a caption, see the gallery ranked by the model. Both rank by the
-cosine similarity of the model's L2-normalised embeddings (``forward_embedding``), as the
-evaluator does.
+(ipywidgets 7.7 and 8): type a caption, see the gallery ranked by the model. Both rank as the
+evaluator does: by the cosine similarity of the model's embeddings (``forward_embedding``), or
+by the model's own score where it has one (``metric=retrieval_metric(model)``; the widget asks
+the model itself).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import plotly.graph_objects as go
 import torch
 from torch import Tensor, nn
 
-from reidkit.data.batch import TEXT, Batch
+from reidkit.data.batch import TEXT, Batch, tokenize
 from reidkit.data.records import Record
-from reidkit.train.evaluation import model_device
+from reidkit.eval.distance import Distance, pairwise_distance
+from reidkit.train.evaluation import model_device, retrieval_metric
 from reidkit.viz.ranking import MATCH, WRONG, thumbnail_row
 
 Tokenizer = Callable[[list[str]], tuple[Tensor, Tensor]]
@@ -32,16 +34,14 @@ def embed_captions(model: nn.Module, tokenizer: Tokenizer, captions: Sequence[st
     device = model_device(model)
     was_training = model.training
     model.eval()
-    token_ids, mask = tokenizer(list(captions))  # (N, L), (N, L)
     n = len(captions)
     batch = Batch(
         labels=torch.zeros(n, dtype=torch.long),
         modalities=torch.full((n,), TEXT, dtype=torch.long),
         cameras=torch.zeros(n, dtype=torch.long),
         captions=list(captions),
-        token_ids=token_ids,
-        attention_mask=mask,
     )
+    tokenize(batch, tokenizer)  # token ids and mask (N, L); phrases where the tokenizer has them
     out = model.forward_embedding(batch.to(device)).float().cpu()  # (N, E)
     model.train(was_training)
     return out
@@ -55,6 +55,12 @@ def top_k(similarity: Tensor, k: int) -> tuple[Tensor, Tensor]:
     k = min(k, similarity.shape[1])
     order = torch.sort(similarity, dim=1, descending=True, stable=True).indices[:, :k]  # (Q, k)
     return similarity.gather(1, order), order
+
+
+def similarities(queries: Tensor, gallery: Tensor, metric: str | Distance = "cosine") -> Tensor:
+    """(Q, G) similarity = 1 - the evaluator's distance: the cosine of the embeddings, or a
+    model's own score (``retrieval_metric(model)``, e.g. ACSA's 0.9 global + 0.1 local)."""
+    return 1.0 - pairwise_distance(queries, gallery, metric)
 
 
 def _short(caption: str, width: int = 60) -> str:
@@ -84,11 +90,13 @@ def caption_ranking_figure(
     caption_pids: Sequence[int | None] | None = None,
     top_k_items: int = 8,
     size: tuple[int, int] = (80, 40),
+    metric: str | Distance = "cosine",
 ) -> go.Figure:
     """The top-k gallery images of each caption, one caption at a time, chosen in a dropdown.
 
     With ``caption_pids`` a thumbnail is framed green when it shows the caption's person and
-    red otherwise (grey for a caption with pid ``None``); hovers give the cosine similarity."""
+    red otherwise (grey for a caption with pid ``None``); hovers give the similarity
+    (:func:`similarities` with ``metric``)."""
     if len(captions) != caption_embeddings.shape[0] or not captions:
         raise ValueError(
             f"{len(captions)} captions but caption_embeddings has {caption_embeddings.shape[0]} "
@@ -100,7 +108,8 @@ def caption_ranking_figure(
             f"{gallery_embeddings.shape[0]} rows"
         )
     pids = list(caption_pids) if caption_pids is not None else [None] * len(captions)
-    values, order = top_k(caption_embeddings @ gallery_embeddings.T, top_k_items)  # (Q, k)
+    sim = similarities(caption_embeddings, gallery_embeddings, metric)  # (Q, G)
+    values, order = top_k(sim, top_k_items)  # (Q, k)
     figure, buttons, spans, all_labels = go.Figure(), [], [], []
     for q in range(len(captions)):
         traces, labels = _gallery_traces(
@@ -152,6 +161,8 @@ def caption_search_widget(
 
     from reidkit.plotting import show
 
+    metric = retrieval_metric(model)
+
     box_text = widgets.Text(
         value=value,
         placeholder="a person in a red jacket",
@@ -170,7 +181,7 @@ def caption_search_widget(
                 return None
             query = embed_captions(model, tokenizer, [caption])  # (1, E)
             box.figure = caption_ranking_figure(
-                [caption], query, gallery, gallery_embeddings, None, top_k_items, size
+                [caption], query, gallery, gallery_embeddings, None, top_k_items, size, metric
             )
             show(box.figure)
         return box.figure
@@ -191,10 +202,12 @@ def similarity_matrix_figure(
     caption_pids: Sequence[int],
     image_pids: Sequence[int],
     title: str = "cosine similarity, captions x images",
+    metric: str | Distance = "cosine",
 ) -> go.Figure:
-    """A heat map of caption x image cosine similarities, both sorted by identity, with the
-    identity boundaries drawn: a model that aligns the modalities shows bright diagonal blocks."""
-    sim = (caption_embeddings @ image_embeddings.T).float()  # (Q, G)
+    """A heat map of caption x image similarities (:func:`similarities`), both sorted by
+    identity, with the identity boundaries drawn: a model that aligns the modalities shows
+    bright diagonal blocks."""
+    sim = similarities(caption_embeddings, image_embeddings, metric).float()  # (Q, G)
     if sim.shape != (len(caption_pids), len(image_pids)):
         raise ValueError(
             f"similarities have shape {tuple(sim.shape)}, expected ({len(caption_pids)}, "
