@@ -91,6 +91,7 @@ def write_spec(tmp_path: Path, text: str) -> Path:
             "paper.rows.ghost: not a row of this spec",
         ),
         ("base: {}\nseeds: [0]\nmetrics: [R1, R1]\n" + ROWS, "metrics: expected distinct"),
+        ("base: {}\nseeds: [0]\noverrides: {epochz: 2}\n" + ROWS, "overrides: epochz: unknown"),
     ],
 )
 def test_spec_errors_name_the_key(tmp_path, text, message):
@@ -126,6 +127,29 @@ def _no_triplet() -> dict:
 
 def _rows_list() -> dict:
     return {"rows": [{"name": "baseline"}, {"name": "no triplet", "overrides": _no_triplet()}]}
+
+
+def test_spec_overrides_reach_every_row_and_a_rows_method_gets_its_profile_sizes(tmp_path):
+    values = {
+        "base": "profile:smoke",
+        "method": "text_baseline",
+        "overrides": {"epochs": 3, "optim.lr": 5e-4},
+        "seeds": [0],
+        "rows": {
+            "global": {},
+            "acsa": {"method": "acsa"},
+            "big": {"method": "acsa", "acsa.model.local_dim": 64},
+        },
+    }
+    spec = parse_spec(values, out=str(tmp_path))
+    smoke = get_profile("smoke")
+    for row in spec.rows:
+        assert row.config.epochs == 3 and row.config.optim.lr == 5e-4
+        assert row.config.data.dataset == "synthetic-pedes"  # the text task's data
+    acsa = config_from_profile(smoke, method="acsa").options
+    assert spec.rows[1].config.options == acsa  # the smoke sizes, not the dataclass defaults
+    assert spec.rows[1].config.options.model.backbone == smoke.backbone
+    assert spec.rows[2].config.options.model.local_dim == 64
 
 
 def test_smoke_spec_is_the_smoke_profile():

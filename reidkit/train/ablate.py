@@ -16,6 +16,7 @@ A spec (YAML; paths relative to the spec file)::
                                            #   the active profile, REIDKIT_PROFILE)
     method: fused_attention                # optional, with a profile base: the method it
                                            #   configures (default: baseline)
+    overrides: {epochs: 4}                 # optional: changes to the base, so to every row
     rows:                                  # name + overrides in the configuration's YAML form
       - name: baseline                     #   (no overrides: the base itself)
       - name: no triplet
@@ -29,7 +30,9 @@ A spec (YAML; paths relative to the spec file)::
     timing: {batch_sizes: [1, 64], warmup: 2, repeats: 5}   # optional
 
 ``rows`` may also be a mapping, ``{baseline: {}, "no triplet": {baseline.loss.triplet: none}}``.
-A row that sets ``method`` swaps the base's method section for the new method's. Every row's
+A row that sets ``method`` swaps the base's method section for the new method's: with a profile
+base, the new method's configuration for that profile (its sizes and its task's data), with the
+spec's ``overrides``; otherwise that method's defaults. Every row's
 configuration is built and checked before anything trains; errors name the row.
 
 Each line of ``results.jsonl`` stores a hash of its run's configuration (all of it but

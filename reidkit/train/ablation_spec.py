@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from reidkit.train.config import (
     config_from_profile,
     load_config,
     read_yaml,
+    with_overrides,
 )
 from reidkit.typed import Checked, bounded, build, merge
 from reidkit.utils import runs_dir
@@ -59,6 +60,7 @@ class SpecFile(Checked):
     seeds: list[int]
     name: str | None = None
     method: str | None = None  # with a profile base: the method it configures (else baseline)
+    overrides: dict[str, Any] = field(default_factory=dict)  # changes to the base, every row
     out: str | None = None
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     paper: PaperNumbers | None = None
@@ -159,7 +161,12 @@ def row_config(base: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     return config_from_dict(merge(values, overrides))
 
 
-def build_rows(base: TrainConfig, rows: Any) -> list[Row]:
+def build_rows(
+    base: TrainConfig, rows: Any, base_for: Callable[[str], TrainConfig] | None = None
+) -> list[Row]:
+    """Each row's configuration: ``base`` with its overrides. A row that sets another method
+    starts from ``base_for(method)`` where it is given (a profile base: that method's sizes for
+    the profile), else from ``base`` with that method's defaults."""
     built: list[Row] = []
     for i, (name, overrides) in enumerate(row_entries(rows)):
         where = f"rows[{i}] {name!r}"
@@ -170,28 +177,49 @@ def build_rows(base: TrainConfig, rows: Any) -> list[Row]:
             if name == other.name or slugify(name) == other.slug:
                 raise ValueError(f"{where}: same name or folder as row {other.name!r}")
         try:
-            config = row_config(base, overrides)
+            method = overrides.get("method", base.method)
+            if method != base.method and base_for is not None:
+                config = row_config(base_for(method), overrides)
+            else:
+                config = row_config(base, overrides)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from None
         built.append(Row(name, slugify(name), dict(overrides), config))
     return built
 
 
-def base_config(base: str | dict[str, Any], folder: Path, method: str | None = None) -> TrainConfig:
+def is_profile_base(base: str | dict[str, Any]) -> bool:
+    return isinstance(base, str) and base.split(":")[0] == "profile"
+
+
+def base_config(
+    base: str | dict[str, Any],
+    folder: Path,
+    method: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
     """The spec's ``base``: ``profile[:NAME]`` (configuring ``method``, default the baseline),
-    a file relative to ``folder``, or a mapping."""
-    is_profile = isinstance(base, str) and base.split(":")[0] == "profile"
-    if method is not None and not is_profile:
+    a file relative to ``folder``, or a mapping; then the spec's ``overrides``."""
+    if method is not None and not is_profile_base(base):
         raise ValueError("method: only a profile base takes it (a file or mapping names its own)")
-    if isinstance(base, str) and not is_profile:
-        return load_config(folder / base)  # its errors name the file
+    if isinstance(base, str) and not is_profile_base(base):
+        config = load_config(folder / base)  # its errors name the file
+    else:
+        try:
+            if isinstance(base, str):
+                profile = get_profile(base.partition(":")[2] or None)
+                config = config_from_profile(profile, method=method or "baseline")
+            else:
+                config = config_from_dict(base)
+        except (TypeError, ValueError) as error:
+            where = "base: " if isinstance(base, str) else "base."
+            raise type(error)(f"{where}{error}") from None
+    if not overrides:
+        return config
     try:
-        if isinstance(base, str):
-            profile = get_profile(base.partition(":")[2] or None)
-            return config_from_profile(profile, method=method or "baseline")
-        return config_from_dict(base)
+        return with_overrides(config, overrides)
     except (TypeError, ValueError) as error:
-        raise type(error)(f"base: {error}" if isinstance(base, str) else f"base.{error}") from None
+        raise type(error)(f"overrides: {error}") from None
 
 
 def check_spec(spec: SpecFile) -> None:
@@ -212,8 +240,14 @@ def parse_spec(
         raise ValueError(f"{missing[0]}: missing; a spec needs base, rows and seeds")
     spec = build(SpecFile, values)
     check_spec(spec)
-    base = base_config(spec.base, Path(folder), spec.method)
-    rows = build_rows(base, spec.rows)
+    base = base_config(spec.base, Path(folder), spec.method, spec.overrides)
+    base_for = None
+    if is_profile_base(spec.base):  # a row's other method gets its own profile sizes
+
+        def base_for(method: str) -> TrainConfig:
+            return base_config(spec.base, Path(folder), method, spec.overrides)
+
+    rows = build_rows(base, spec.rows, base_for)
     if spec.paper is not None:
         unknown = sorted(set(spec.paper.rows) - {r.name for r in rows})
         if unknown:
