@@ -16,6 +16,7 @@ from reidkit.data.transforms import MEAN, STD, denormalize
 from reidkit.exercises import (
     CHAPTER_EXERCISES,
     Case,
+    acsa,
     baseline,
     crossvit,
     csa,
@@ -284,6 +285,29 @@ def my_masked_mean(tokens, mask):
     return (tokens * mask).sum(1) / mask.sum(1)
 
 
+def my_region_features(tokens, grid):
+    h, w = grid
+    patches = tokens[:, -h * w :]  # (B, h*w, D): the CLS token left out
+    maps = patches.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)  # (B, D, h, w)
+    cells = [F.adaptive_avg_pool2d(maps, size) for size in ((2, 1), (4, 2))]
+    return torch.cat([c.flatten(2).transpose(1, 2) for c in cells], dim=1)  # (B, 10, D)
+
+
+def my_scan_attention(queries, keys, lam, normalise_over=0):
+    s = F.leaky_relu(queries @ keys.T, 0.1)  # (Q, K)
+    s = s / s.norm(dim=normalise_over, keepdim=True).clamp(min=1e-8)
+    return torch.softmax(lam * s, dim=1)
+
+
+def my_phrase_token_mask(offsets, spans, length, touching=False):
+    mask = torch.zeros(len(spans), length)
+    for k, (first, end, _) in enumerate(spans):
+        for t, (a, b) in enumerate(offsets[:length]):
+            overlaps = a <= end and b >= first if touching else a < end and b > first
+            mask[k, t] = float(b > a and overlaps)
+    return mask
+
+
 CHECKS = [
     # (check, the library's function or a correct solution, a wrong answer, words of the failure)
     (start.check_seed_everything, seed_everything, no_numpy_seed, "['numpy']"),
@@ -549,6 +573,24 @@ CHECKS = [
         my_sdm_loss,
         lambda image, text, labels, temperature: my_sdm_loss(image, text, labels, 1.0),
         "tau 0.02",  # the temperature forgotten
+    ),
+    (
+        acsa.check_region_features,
+        my_region_features,
+        lambda tokens, grid: my_region_features(tokens[:, :-1], grid),  # off by one token
+        "a 4 x 2 grid, one image",
+    ),
+    (
+        acsa.check_scan_attention,
+        my_scan_attention,
+        lambda q, k, lam: my_scan_attention(q, k, lam, normalise_over=1),  # over the keys
+        "3 phrases over 10 regions",
+    ),
+    (
+        acsa.check_phrase_token_mask,
+        my_phrase_token_mask,
+        lambda offsets, spans, length: my_phrase_token_mask(offsets, spans, length, True),
+        "the hyphen touches",
     ),
     (
         text.check_masked_mean,

@@ -14,6 +14,11 @@ True when every case agrees. The checks never change the global random state (ex
 :data:`CHAPTER_EXERCISES` lists the checks of each chapter.
 """
 
+from reidkit.exercises.acsa import (
+    check_phrase_token_mask,
+    check_region_features,
+    check_scan_attention,
+)
 from reidkit.exercises.augment import (
     check_permute_channels,
     check_select_channel,
@@ -115,6 +120,7 @@ CHAPTER_EXERCISES = {
     10: (check_relation_matrix, check_graph_attention_weights, check_graph_attention_layer),
     11: (check_cosine_distillation, check_route_by_modality, check_batch_statistics_norm),
     12: (check_match_distribution, check_sdm_loss, check_masked_mean),
+    13: (check_region_features, check_scan_attention, check_phrase_token_mask),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -150,13 +156,16 @@ __all__ = [
     "check_matching_weights",
     "check_model_input",
     "check_pairwise_euclidean",
+    "check_phrase_token_mask",
     "check_permute_channels",
     "check_patch_embedding",
     "check_raw_pixel_features",
     "check_relation_matrix",
+    "check_region_features",
     "check_resize_pos_embed",
     "check_route_by_modality",
     "check_seed_everything",
+    "check_scan_attention",
     "check_sdm_loss",
     "check_select_channel",
     "check_shifted_crop",

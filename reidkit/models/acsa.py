@@ -77,6 +77,14 @@ def combined_score(global_sim: Tensor, local_sim: Tensor, weight: float = 0.1) -
     return (1.0 - weight) * global_sim + weight * local_sim
 
 
+def scan_attention(s: Tensor, lam: float = 20.0) -> Tensor:
+    """SCAN's weights from the logits s = LeakyReLU(cos) (Q, K) of Q queries over K keys:
+    each key's logits are L2-normalised over the queries, then each query's softmax over the
+    keys at inverse temperature ``lam``; (Q, K), rows sum to 1."""
+    s_bar = s / s.pow(2).sum(dim=0, keepdim=True).sqrt().clamp(min=1e-8)  # over the queries
+    return torch.softmax(lam * s_bar, dim=1)  # over the keys
+
+
 class AsymmetricCrossAlignment(nn.Module):
     """SCAN-style attention of phrases over regions and of regions over phrases (module
     docstring), after linear projections of both to ``dim``."""
@@ -102,11 +110,6 @@ class AsymmetricCrossAlignment(nn.Module):
             F.normalize(self.phrase_proj(phrases), dim=-1),
         )
 
-    def weights(self, s: Tensor) -> Tensor:
-        """Logits s (Q, K) of Q queries over K keys, spelled out: α (Q, K) rows sum to 1."""
-        s_bar = s / s.pow(2).sum(dim=0, keepdim=True).sqrt().clamp(min=1e-8)  # over queries
-        return torch.softmax(self.lam * s_bar, dim=1)  # over keys
-
     def pair(self, regions: Tensor, phrases: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One image's regions (R, D_r) and one caption's real phrases (P, D_p), spelled out:
         returns the local score (a 0-d tensor), the phrase -> region weights (P, R) ("for a
@@ -115,9 +118,9 @@ class AsymmetricCrossAlignment(nn.Module):
         if e.shape[0] == 0:
             return v.new_zeros(()), v.new_zeros(0, v.shape[0]), v.new_zeros(v.shape[0], 0)
         s = F.leaky_relu(e @ v.T, self.negative_slope)  # (P, R): LeakyReLU(cos(e_j, v_i))
-        w_p2r = self.weights(s)  # (P, R): phrase j over the regions
+        w_p2r = scan_attention(s, self.lam)  # (P, R): phrase j over the regions
         t2i = F.cosine_similarity(e, w_p2r @ v, dim=1).mean()  # a_j = Σ_i α_ij v_i
-        w_r2p = self.weights(s.T)  # (R, P): region i over the phrases
+        w_r2p = scan_attention(s.T, self.lam)  # (R, P): region i over the phrases
         i2t = F.cosine_similarity(v, w_r2p @ e, dim=1).mean()
         return 0.5 * (t2i + i2t), w_p2r, w_r2p
 
