@@ -120,9 +120,14 @@ class TextAlignObjective:
         return {"loss": total, **terms}
 
 
-def build_text_image_model(config, num_classes: int) -> TextImageModel:
+def build_text_image_model(
+    config, num_classes: int, model_type: type[TextImageModel] = TextImageModel, **model_args: Any
+) -> TextImageModel:
     """The two encoders of ``config.options`` (its ``model`` and ``text`` sections) for
-    ``config.data``'s image size; a pretrained text encoder gets its ``lr_scale``."""
+    ``config.data``'s image size; a pretrained text encoder gets its ``lr_scale``.
+
+    ``model_type`` (a subclass of ``TextImageModel``, e.g. CMSN's) is built with ``model_args``
+    after the four arguments every text-image model takes."""
     m, t = config.options.model, config.options.text
     backbone = build_backbone(m.backbone, config.data.img_size, m.pretrained)
     text = build_text_encoder(
@@ -135,7 +140,7 @@ def build_text_image_model(config, num_classes: int) -> TextImageModel:
         max_length=t.max_length,
         pooling=t.pooling,
     )
-    model = TextImageModel(backbone, text, num_classes, m.embed_dim)
+    model = model_type(backbone, text, num_classes, m.embed_dim, **model_args)
     if t.learning_rate_scale() != 1.0:
         model.lr_scales = {"text_encoder.": t.learning_rate_scale()}
     return model
