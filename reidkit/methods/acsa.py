@@ -30,9 +30,8 @@ from reidkit.methods.text_baseline import (
     TextAlignObjective,
     TextEncoderOptions,
     TextImageModelOptions,
-    build_encoders,
+    build_text_image_model,
     build_tokenizer,
-    set_text_lr_scale,
     text_profile_config,
 )
 from reidkit.methods.text_baseline import profile_options as text_profile_options
@@ -82,20 +81,17 @@ class ACSAObjective:
 
 
 def build_acsa_model(config, num_classes: int) -> ACSAModel:
-    """Chapter 12's encoders (``build_encoders``) with ACSA's local branch."""
+    """Chapter 12's encoders (``build_text_image_model``) in an ``ACSAModel``."""
     m = config.options.model
-    backbone, text = build_encoders(config)
-    model = ACSAModel(
-        backbone,
-        text,
+    return build_text_image_model(
+        config,
         num_classes,
-        m.embed_dim,
+        ACSAModel,
         local_dim=m.local_dim,
         max_phrases=m.max_phrases,
         local_weight=m.local_weight,
         lam=m.lam,
     )
-    return set_text_lr_scale(model, config)
 
 
 def build_phrase_tokenizer(config, records: Sequence[Record]) -> PhraseTokenizer:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from reidkit.data.batch import Batch
 from reidkit.data.records import Record
@@ -35,7 +35,6 @@ from reidkit.models.backbones import build_backbone
 from reidkit.models.text_encoder import (
     DEFAULT_PACKAGED,
     PACKAGED,
-    TextEncoder,
     build_caption_tokenizer,
     build_text_encoder,
 )
@@ -121,9 +120,14 @@ class TextAlignObjective:
         return {"loss": total, **terms}
 
 
-def build_encoders(config) -> tuple[nn.Module, TextEncoder]:
-    """The image backbone and the text encoder of ``config.options`` (its ``model`` and
-    ``text`` sections) for ``config.data``'s image size."""
+def build_text_image_model(
+    config, num_classes: int, model_type: type[TextImageModel] = TextImageModel, **model_args: Any
+) -> TextImageModel:
+    """The two encoders of ``config.options`` (its ``model`` and ``text`` sections) for
+    ``config.data``'s image size; a pretrained text encoder gets its ``lr_scale``.
+
+    ``model_type`` (a subclass of ``TextImageModel``, e.g. CMSN's) is built with ``model_args``
+    after the four arguments every text-image model takes."""
     m, t = config.options.model, config.options.text
     backbone = build_backbone(m.backbone, config.data.img_size, m.pretrained)
     text = build_text_encoder(
@@ -136,23 +140,10 @@ def build_encoders(config) -> tuple[nn.Module, TextEncoder]:
         max_length=t.max_length,
         pooling=t.pooling,
     )
-    return backbone, text
-
-
-def set_text_lr_scale(model: nn.Module, config) -> nn.Module:
-    """A pretrained text encoder learns at its ``lr_scale`` (``model.lr_scales``)."""
-    scale = config.options.text.learning_rate_scale()
-    if scale != 1.0:
-        model.lr_scales = {"text_encoder.": scale}
+    model = model_type(backbone, text, num_classes, m.embed_dim, **model_args)
+    if t.learning_rate_scale() != 1.0:
+        model.lr_scales = {"text_encoder.": t.learning_rate_scale()}
     return model
-
-
-def build_text_image_model(config, num_classes: int) -> TextImageModel:
-    """The two encoders of ``config.options`` in one space; a pretrained text encoder gets its
-    ``lr_scale``."""
-    backbone, text = build_encoders(config)
-    model = TextImageModel(backbone, text, num_classes, config.options.model.embed_dim)
-    return set_text_lr_scale(model, config)
 
 
 def build_tokenizer(config, records: Sequence[Record]) -> CaptionTokenizer:

@@ -91,16 +91,44 @@ class TextEncoder(nn.Module):
         self.width: int = model.config.hidden_size
         self.max_length: int = model.config.max_position_embeddings
 
-    def encode(self, token_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``(tokens (B, L, D), sentence (B, D))`` of token ids (B, L) with their mask (B, L)."""
+    @property
+    def num_layers(self) -> int:
+        """The encoder's transformer layers (``encode_layers`` indexes 0..num_layers)."""
+        return int(self.model.config.num_hidden_layers)
+
+    def _check_length(self, token_ids: Tensor) -> None:
         if token_ids.shape[1] > self.max_length:
             raise ValueError(
                 f"{token_ids.shape[1]} tokens per caption, the encoder takes at most "
                 f"{self.max_length}: set the tokenizer's max_length"
             )
+
+    def encode(self, token_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``(tokens (B, L, D), sentence (B, D))`` of token ids (B, L) with their mask (B, L)."""
+        self._check_length(token_ids)
         out = self.model(input_ids=token_ids, attention_mask=attention_mask)
         tokens = out.last_hidden_state  # (B, L, D)
         return tokens, pool(tokens, attention_mask, self.pooling)
+
+    def encode_layers(
+        self, token_ids: Tensor, attention_mask: Tensor, layers: Sequence[int]
+    ) -> tuple[list[Tensor], Tensor]:
+        """The tokens of several depths in one pass, and the sentence feature of ``encode``:
+        ``([tokens of layer i (B, L, D) for i in layers], sentence (B, D))``.
+
+        Layer 0 is the embeddings' output, layer i (1..``num_layers``) the i-th transformer
+        layer's; negative indices count from the end (-1: the last layer, whose tokens are
+        ``encode``'s). Multi-scale text features (CMSN's IMFI, chapter 14) read several."""
+        self._check_length(token_ids)
+        out = self.model(
+            input_ids=token_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+        hidden = out.hidden_states  # num_layers + 1 tensors (B, L, D): embeddings, layers
+        for i in layers:
+            if not -len(hidden) <= i < len(hidden):
+                raise IndexError(f"layer {i}: the encoder has layers 0..{len(hidden) - 1}")
+        tokens = out.last_hidden_state  # (B, L, D)
+        return [hidden[i] for i in layers], pool(tokens, attention_mask, self.pooling)
 
     def forward(self, token_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
         return self.encode(token_ids, attention_mask)
