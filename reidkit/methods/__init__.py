@@ -4,6 +4,7 @@
 
 from reidkit.methods import (  # noqa: E402, F401  (registers the built-in methods)
     baseline,
+    cast,
     cset,
     fused_attention,
     text_baseline,
