@@ -28,7 +28,12 @@ from reidkit.train.ablation_spec import (
     values_hash,
 )
 from reidkit.train.config import config_from_profile
-from reidkit.train.measure import count_parameters, embedding_parameters, inference_ms
+from reidkit.train.measure import (
+    count_parameters,
+    embedding_parameters,
+    image_modalities,
+    inference_ms,
+)
 from reidkit.viz.ablation import (
     ablation_figure,
     ablation_markdown,
@@ -245,6 +250,31 @@ def test_parameter_counts_and_timing():
     assert all(p.grad is None for p in model.parameters())
     assert inference_ms(model, (4, 2), 3, torch.device("cpu"), warmup=1, repeats=2) > 0
     assert model.training
+
+
+class XrayBranch(Toy):
+    """A shift that only X-ray images get (as CAST's X-ray branch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.xray_shift = nn.Parameter(torch.zeros(5))
+
+    def forward_embedding(self, batch) -> torch.Tensor:
+        xray = (batch.modalities == 2).nonzero().flatten()  # reidkit.data.MODALITIES
+        out = super().forward_embedding(batch)  # (B, 5)
+        if not len(xray):
+            return out
+        return out.index_add(0, xray, self.xray_shift.expand(len(xray), 5))
+
+
+def test_embedding_parameters_count_the_branches_of_the_given_modalities():
+    from reidkit.data.records import Record
+
+    records = [Record(p, 0, 1, m) for p, m in (("a", "visible"), ("b", "xray"), ("c", "text"))]
+    assert image_modalities(records + records[:1]) == ("visible", "xray")
+    model, cpu = XrayBranch(), torch.device("cpu")
+    assert embedding_parameters(model, (4, 2), cpu) == 24 * 5 + 5  # visible + infrared
+    assert embedding_parameters(model, (4, 2), cpu, ("visible", "xray")) == 24 * 5 + 5 + 5
 
 
 class Interrupt(Exception):

@@ -11,7 +11,8 @@ True when every case agrees. The checks never change the global random state (ex
     >>> check_pairwise_euclidean(torch.cdist)   # doctest: +SKIP
     ✓ pairwise_euclidean: agrees with reidkit.losses.pairwise_euclidean on all 4 cases
 
-:data:`CHAPTER_EXERCISES` lists the checks of each chapter.
+:data:`CHAPTER_EXERCISES` lists the checks of each written chapter (chapter 15's,
+``CAST_CHECKS``, join it with its notebook).
 """
 
 from reidkit.exercises.acsa import (
@@ -29,6 +30,12 @@ from reidkit.exercises.baseline import (
     check_bnneck,
     check_label_smoothing_ce,
     check_weighted_triplet,
+)
+from reidkit.exercises.cast import (
+    CAST_CHECKS,
+    check_branch_tokens,
+    check_glaa_attention,
+    check_partner_rows,
 )
 from reidkit.exercises.checking import Case, CheckResult, describe_difference, run_check
 from reidkit.exercises.crossvit import (
@@ -125,6 +132,7 @@ CHAPTER_EXERCISES = {
 }
 
 __all__ = [
+    "CAST_CHECKS",
     "CHAPTER_EXERCISES",
     "Case",
     "CheckResult",
@@ -135,6 +143,7 @@ __all__ = [
     "check_batch_hard_triplet",
     "check_batch_statistics_norm",
     "check_bnneck",
+    "check_branch_tokens",
     "check_channel_attention",
     "check_branch_image_sizes",
     "check_center_loss",
@@ -146,6 +155,7 @@ __all__ = [
     "check_csa_tokens",
     "check_data_workers",
     "check_denormalize",
+    "check_glaa_attention",
     "check_graph_attention_layer",
     "check_graph_attention_weights",
     "check_inverse_negative_penalty",
@@ -156,6 +166,7 @@ __all__ = [
     "check_matching_weights",
     "check_model_input",
     "check_pairwise_euclidean",
+    "check_partner_rows",
     "check_phrase_token_mask",
     "check_permute_channels",
     "check_patch_embedding",

@@ -5,6 +5,7 @@
 from reidkit.methods import (  # noqa: E402, F401  (registers the built-in methods)
     acsa,
     baseline,
+    cast,
     cmsn,
     cset,
     fused_attention,

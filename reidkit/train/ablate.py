@@ -66,6 +66,7 @@ from reidkit.train.measure import (
     count_parameters,
     device_name,
     embedding_parameters,
+    image_modalities,
     inference_ms,
 )
 from reidkit.train.selection import final_record
@@ -166,7 +167,9 @@ def train_run(
         "metrics_from": source,
         "epochs": run.config.epochs,
         "params": count_parameters(model),
-        "params_inference": embedding_parameters(model, size, device),
+        "params_inference": embedding_parameters(
+            model, size, device, image_modalities(trainer.records)
+        ),
         "ms_per_image": ms,
         "train_seconds": sum(r.get("seconds", 0.0) for r in history if r["kind"] == "epoch"),
         "wall_seconds": wall,  # of this call: less than the run's when it was resumed

@@ -6,30 +6,43 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from reidkit.data.batch import image_batch
+from reidkit.data.records import Record
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def embedding_parameters(model: nn.Module, img_size: tuple[int, int], device: torch.device) -> int:
-    """Parameters that ``forward_embedding`` uses (they get a gradient from it): the model
-    without its training-only parts, such as the identity classifier."""
+def image_modalities(records: Sequence[Record]) -> tuple[str, ...]:
+    """The image modalities of ``records`` in order of first appearance (captions left out):
+    what a model trained on them embeds, e.g. ``("visible", "xray")``."""
+    return tuple(dict.fromkeys(r.modality for r in records if r.modality != "text"))
+
+
+def embedding_parameters(
+    model: nn.Module,
+    img_size: tuple[int, int],
+    device: torch.device,
+    modalities: Sequence[str] = ("visible", "infrared"),
+) -> int:
+    """Parameters that ``forward_embedding`` uses (they get a gradient from it) on one image of
+    each of ``modalities``: the model without its training-only parts, such as the identity
+    classifier. A part only one modality's images use (an X-ray branch's) counts when that
+    modality is among them."""
     flags = [p.requires_grad for p in model.parameters()]
     was_training = model.training
     model.eval()
     model.requires_grad_(True)
     model.zero_grad(set_to_none=True)
-    images = torch.rand(2, 3, *img_size)  # (2, 3, H, W): one visible, one infrared
+    images = torch.rand(len(modalities), 3, *img_size)  # (M, 3, H, W): one per modality
     with torch.enable_grad():
-        model.forward_embedding(
-            image_batch(images, ["visible", "infrared"]).to(device)
-        ).sum().backward()
+        model.forward_embedding(image_batch(images, list(modalities)).to(device)).sum().backward()
     used = sum(p.numel() for p in model.parameters() if p.grad is not None)
     model.zero_grad(set_to_none=True)
     for p, flag in zip(model.parameters(), flags):

@@ -32,6 +32,14 @@ def paired(records: Sequence[Record], data: DataConfig, seed: int) -> ResumableB
     return PairedCrossModalSampler(records, data.ids_per_batch, data.images_per_id, seed=seed)
 
 
+def paired_xray(records: Sequence[Record], data: DataConfig, seed: int) -> ResumableBatchSampler:
+    """As ``paired``, on visible and X-ray images: the k-th photograph of a package with its
+    k-th scan (visible-X-ray methods)."""
+    return PairedCrossModalSampler(
+        records, data.ids_per_batch, data.images_per_id, seed=seed, modalities=("visible", "xray")
+    )
+
+
 def identity(records: Sequence[Record], data: DataConfig, seed: int) -> ResumableBatchSampler:
     """P identities x K images of any modality per batch."""
     return IdentityBalancedSampler(records, data.ids_per_batch, data.images_per_id, seed=seed)
@@ -45,6 +53,7 @@ def image_caption(records: Sequence[Record], data: DataConfig, seed: int) -> Res
 SAMPLERS: dict[str, SamplerFactory] = {
     "cross_modal": cross_modal,
     "paired": paired,
+    "paired_xray": paired_xray,
     "identity": identity,
     "image_caption": image_caption,
 }
