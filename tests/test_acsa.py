@@ -96,6 +96,7 @@ def test_phrase_tokenizer_groups_the_phrase_tokens(tokenizer):
         assert tokenizer.decode(ids[0][row.bool()]) == phrase
     assert tokenizer.decode(ids[1][groups[1, 0].bool()]) == "a cap"
     assert phrases.vocab_size == tokenizer.vocab_size  # the wrapped tokenizer shows through
+    assert phrases.phrases(EXAMPLE) == texts(EXAMPLE) and phrases.phrases(batch[1]) == ["a cap"]
 
 
 def test_phrase_tokenizer_keeps_the_first_phrases_and_warns(tokenizer):

@@ -161,3 +161,19 @@ def test_trains_and_evaluates_with_its_own_score(tmp_path, monkeypatch, capsys):
     reported = json.loads(capsys.readouterr().out)
     assert reported["R1"] == pytest.approx(last["R1"])
     assert reported["mAP"] == pytest.approx(last["mAP"])
+
+
+def test_phrase_region_weights_of_one_pair(parts):
+    from reidkit.viz.phrases import phrase_attention_figure, phrase_region_weights
+
+    model, tokenizer, captions, config = parts
+    batch = pair_batch(model, tokenizer, captions, config)
+    phrases, weights, score = phrase_region_weights(model, tokenizer, batch.images[0], captions[0])
+    assert phrases == tokenizer.phrases(captions[0]) and len(phrases) >= 2
+    assert weights.shape == (len(phrases), model.num_regions)
+    assert torch.allclose(weights.sum(1), torch.ones(len(phrases)), atol=1e-5)
+    with torch.no_grad():
+        local = model(batch)["local"]
+    assert score.item() == pytest.approx(local[0, 0].item(), abs=1e-5)  # the batched path's
+    figure = phrase_attention_figure(batch.images[0], phrases, weights, model.grid)
+    assert len(figure.layout.updatemenus[0].buttons) == len(phrases)

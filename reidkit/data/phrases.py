@@ -108,7 +108,8 @@ class PhraseTokenizer:
         self.tokenizer = tokenizer
         self.max_phrases = max_phrases
         self.cut = 0
-        self._spans: dict[str, list[list[int]]] = {}  # caption -> token positions per phrase
+        # caption -> (phrase text, its token positions) of each phrase kept
+        self._spans: dict[str, list[tuple[str, list[int]]]] = {}
 
     def __call__(self, captions: list[str]) -> tuple[Tensor, Tensor]:
         return self.tokenizer(captions)
@@ -121,6 +122,13 @@ class PhraseTokenizer:
     def phrase_tokens(self, caption: str) -> list[list[int]]:
         """The token positions of each of ``caption``'s phrases (at most ``max_phrases``;
         a phrase cut away by truncation is dropped)."""
+        return [positions for _, positions in self._phrases(caption)]
+
+    def phrases(self, caption: str) -> list[str]:
+        """The text of each phrase :meth:`token_groups` keeps for ``caption``, in its order."""
+        return [text for text, _ in self._phrases(caption)]
+
+    def _phrases(self, caption: str) -> list[tuple[str, list[int]]]:
         if caption not in self._spans:
             spans = phrase_spans(caption)
             if len(spans) > self.max_phrases:
@@ -135,7 +143,8 @@ class PhraseTokenizer:
             offsets = self.tokenizer.offsets(caption)
             mask = phrase_token_mask(offsets, spans, len(offsets))  # (P, T)
             rows = [row.nonzero().flatten().tolist() for row in mask]
-            self._spans[caption] = [row for row in rows if row]
+            kept = [(span[2], row) for span, row in zip(spans, rows) if row]
+            self._spans[caption] = kept
         return self._spans[caption]
 
     def token_groups(self, captions: Sequence[str], length: int) -> Tensor:

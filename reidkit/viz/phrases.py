@@ -6,6 +6,8 @@ at two scales (2 x 1: upper and lower body; 4 x 2). A phrase's weights over the 
 scale, each region's cell coloured by its weight over the image; a dropdown picks the phrase,
 so the figure stays interactive in the static book.
 
+* ``phrase_region_weights``: a trained ACSA model's phrase -> region weights for one image
+  and one caption, with the phrases' text.
 * ``region_cells``: the pixel box of every region, in the order of ``region_features``.
 * ``region_weight_maps``: (P, R) weights -> per phrase and scale, a (rows, cols) array.
 * ``phrase_attention_figure``: the plotly figure.
@@ -17,11 +19,37 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
+from reidkit.data.batch import TEXT, Batch, tokenize
 from reidkit.models.acsa_model import REGION_SCALES
 from reidkit.viz.attention import image_to_uint8
+
+
+@torch.no_grad()
+def phrase_region_weights(
+    model, tokenizer, image: Tensor, caption: str
+) -> tuple[list[str], Tensor, Tensor]:
+    """For one normalised image (3, H, W) and one caption: the caption's phrases (as
+    ``tokenizer``, a :class:`reidkit.data.phrases.PhraseTokenizer`, keeps them), the phrase ->
+    region weights (P, R) of ``model``'s local branch (an ``ACSAModel``) and the local score
+    (a 0-d tensor), on the explicit path (``AsymmetricCrossAlignment.pair``)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    batch = Batch(
+        labels=torch.zeros(1, dtype=torch.long),
+        modalities=torch.full((1,), TEXT, dtype=torch.long),
+        cameras=torch.zeros(1, dtype=torch.long),
+        captions=[caption],
+    )
+    _, phrases, mask = model.encode_text_parts(tokenize(batch, tokenizer).to(device))
+    _, regions = model.encode_image_parts(image[None].to(device))  # (1, R, D_img)
+    score, p2r, _ = model.local.pair(regions[0].float(), phrases[0][mask[0]].float())
+    model.train(was_training)
+    return tokenizer.phrases(caption)[: p2r.shape[0]], p2r.cpu(), score.cpu()
 
 
 def _edges(cells: int, patches: int) -> list[tuple[int, int]]:
