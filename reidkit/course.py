@@ -145,7 +145,14 @@ CHAPTERS = (
         "12_text_global.ipynb",
         True,
     ),
-    Chapter(13, "ACSA", PARTS[3], ACSA, "13_acsa.ipynb"),
+    Chapter(
+        13,
+        "ACSA: asymmetric cross-scale alignment",
+        PARTS[3],
+        (*ACSA, "lee2018scan"),
+        "13_acsa.ipynb",
+        True,
+    ),
     Chapter(14, "CMSN", PARTS[3], CMSN, "14_cmsn.ipynb"),
     Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], CAST, "15_xray.ipynb"),
     Chapter(
