@@ -153,7 +153,14 @@ CHAPTERS = (
         "13_acsa.ipynb",
         True,
     ),
-    Chapter(14, "CMSN", PARTS[3], CMSN, "14_cmsn.ipynb"),
+    Chapter(
+        14,
+        "CMSN: multi-scale fusion and semi-positive triplets",
+        PARTS[3],
+        (*CMSN, "jiang2023irra", "li2017cuhkpedes"),
+        "14_cmsn.ipynb",
+        True,
+    ),
     Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], CAST, "15_xray.ipynb"),
     Chapter(
         16,

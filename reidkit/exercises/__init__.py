@@ -38,6 +38,12 @@ from reidkit.exercises.cast import (
     check_partner_rows,
 )
 from reidkit.exercises.checking import Case, CheckResult, describe_difference, run_check
+from reidkit.exercises.cmsn import (
+    check_cria_loss,
+    check_depth_keys,
+    check_masked_attention,
+    check_semi_positive_triplet,
+)
 from reidkit.exercises.crossvit import (
     check_branch_image_sizes,
     check_cls_cross_attention,
@@ -128,6 +134,12 @@ CHAPTER_EXERCISES = {
     11: (check_cosine_distillation, check_route_by_modality, check_batch_statistics_norm),
     12: (check_match_distribution, check_sdm_loss, check_masked_mean),
     13: (check_region_features, check_scan_attention, check_phrase_token_mask),
+    14: (
+        check_cria_loss,
+        check_semi_positive_triplet,
+        check_masked_attention,
+        check_depth_keys,
+    ),
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
@@ -152,15 +164,18 @@ __all__ = [
     "check_cls_fusion",
     "check_cmc",
     "check_cosine_distillation",
+    "check_cria_loss",
     "check_csa_tokens",
     "check_data_workers",
     "check_denormalize",
+    "check_depth_keys",
     "check_glaa_attention",
     "check_graph_attention_layer",
     "check_graph_attention_weights",
     "check_inverse_negative_penalty",
     "check_hard_exchange",
     "check_label_smoothing_ce",
+    "check_masked_attention",
     "check_masked_mean",
     "check_match_distribution",
     "check_matching_weights",
@@ -179,6 +194,7 @@ __all__ = [
     "check_scan_attention",
     "check_sdm_loss",
     "check_select_channel",
+    "check_semi_positive_triplet",
     "check_shifted_crop",
     "check_soft_exchange",
     "check_spatial_attention",
