@@ -161,7 +161,7 @@ CHAPTERS = (
         "14_cmsn.ipynb",
         True,
     ),
-    Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], CAST, "15_xray.ipynb"),
+    Chapter(15, "Visible-X-ray packages: CAST and GLAA", PARTS[4], CAST, "15_xray.ipynb", True),
     Chapter(
         16,
         "Real datasets, scale and speed",

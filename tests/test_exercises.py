@@ -18,6 +18,7 @@ from reidkit.exercises import (
     Case,
     acsa,
     baseline,
+    cast,
     cmsn,
     crossvit,
     csa,
@@ -41,6 +42,49 @@ from reidkit.viz.attention import attention_rollout
 
 
 # Hand-written solutions, as a learner would write them.
+def my_branch_tokens(patches, is_xray, cls_token, pos_embed, norm, modality_embedding):
+    xray = is_xray[:, None, None]  # (B, 1, 1)
+    if norm is not None:
+        patches = torch.where(xray, norm(patches), patches)
+    z = torch.cat([cls_token.expand(len(patches), -1, -1), patches], 1) + pos_embed
+    return z if modality_embedding is None else z + xray * modality_embedding
+
+
+def norm_after_position(patches, is_xray, cls_token, pos_embed, norm, modality_embedding):
+    z = torch.cat([cls_token.expand(len(patches), -1, -1), patches], 1) + pos_embed
+    if norm is not None:  # the LayerNorm after E_pos, and on the CLS token too
+        z = torch.where(is_xray[:, None, None], norm(z), z)
+    return z if modality_embedding is None else z + is_xray[:, None, None] * modality_embedding
+
+
+def my_partner_rows(modalities, labels):
+    visible, xray = (modalities == 0).nonzero().flatten(), (modalities == 2).nonzero().flatten()
+    partner = torch.empty_like(modalities)
+    partner[visible], partner[xray] = xray, visible
+    return partner
+
+
+def first_of_the_same_package(modalities, labels):
+    return torch.tensor(
+        [
+            next(j for j in range(len(labels)) if labels[j] == labels[i] and modalities[j] != m)
+            for i, m in enumerate(modalities)
+        ]
+    )
+
+
+def my_glaa_attention(glaa, cls, patches, scale=True):
+    attn = glaa.attn
+    B, N, D = patches.shape
+    h, d = attn.num_heads, D // attn.num_heads
+    q = attn.wq(glaa.norm_global(cls)).reshape(B, h, 1, d)
+    context = glaa.norm_local(patches)
+    k = attn.wk(context).reshape(B, N, h, d).transpose(1, 2)  # (B, h, N, d)
+    v = attn.wv(context).reshape(B, N, h, d).transpose(1, 2)
+    weights = (q @ k.transpose(-2, -1) / (d**0.5 if scale else 1.0)).softmax(-1)  # (B, h, 1, N)
+    return attn.proj((weights @ v).reshape(B, D)), weights[:, :, 0]
+
+
 def my_route_by_modality(images, modalities, visible, infrared):
     rows = [visible(x[None]) if m == 0 else infrared(x[None]) for x, m in zip(images, modalities)]
     return torch.cat(rows)  # (B, D), one image at a time
@@ -685,6 +729,14 @@ CHECKS = [
             my_depth_keys(tokens, depth_embed, key_mask)[1],
         ),  # the depth embeddings forgotten
         "2 depths of 4 tokens",
+    ),
+    (cast.check_branch_tokens, my_branch_tokens, norm_after_position, "case 1 of 5"),
+    (cast.check_partner_rows, my_partner_rows, first_of_the_same_package, "P x K blocks"),
+    (
+        cast.check_glaa_attention,
+        my_glaa_attention,
+        lambda glaa, cls, patches: my_glaa_attention(glaa, cls, patches, scale=False),
+        "2 heads",  # the 1 / sqrt(head_dim) forgotten
     ),
 ]
 

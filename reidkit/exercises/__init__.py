@@ -140,6 +140,7 @@ CHAPTER_EXERCISES = {
         check_masked_attention,
         check_depth_keys,
     ),
+    15: CAST_CHECKS,
     16: (check_data_workers, check_training_seconds, check_top_operations),
 }
 
