@@ -16,12 +16,6 @@ from torch import nn
 from reidkit.cli import main
 from reidkit.data.batch import Batch, image_batch
 from reidkit.data.records import Record
-from reidkit.exercises.cast import (
-    CAST_CHECKS,
-    check_branch_tokens,
-    check_glaa_attention,
-    check_partner_rows,
-)
 from reidkit.losses import label_smoothing_cross_entropy
 from reidkit.methods import get_method
 from reidkit.methods.cast import (
@@ -295,78 +289,7 @@ def test_the_ablation_spec_adds_one_part_per_row(monkeypatch):
     assert [r.config.to_dict() for r in bundled.rows] == [r.config.to_dict() for r in spec.rows]
 
 
-# ---- exercises -----------------------------------------------------------------------------
-def my_branch_tokens(patches, is_xray, cls_token, pos_embed, norm, modality_embedding):
-    xray = is_xray[:, None, None]
-    if norm is not None:
-        patches = torch.where(xray, norm(patches), patches)
-    z = torch.cat([cls_token.expand(len(patches), -1, -1), patches], 1) + pos_embed
-    return z if modality_embedding is None else z + xray * modality_embedding
-
-
-def norm_after_position(patches, is_xray, cls_token, pos_embed, norm, modality_embedding):
-    z = torch.cat([cls_token.expand(len(patches), -1, -1), patches], 1) + pos_embed
-    if norm is not None:  # the LayerNorm after E_pos (and on the CLS token too)
-        z = torch.where(is_xray[:, None, None], norm(z), z)
-    if modality_embedding is not None:
-        z = z + is_xray[:, None, None] * modality_embedding
-    return z
-
-
-def my_partner_rows(modalities, labels):
-    visible, xray = (modalities == 0).nonzero().flatten(), (modalities == 2).nonzero().flatten()
-    partner = torch.empty_like(modalities)
-    partner[visible], partner[xray] = xray, visible
-    return partner
-
-
-def first_of_the_same_package(modalities, labels):
-    return torch.tensor(
-        [
-            next(j for j in range(len(labels)) if labels[j] == labels[i] and modalities[j] != m)
-            for i, m in enumerate(modalities)
-        ]
-    )
-
-
-def my_glaa_attention(glaa, cls, patches, scale=True):
-    attn = glaa.attn
-    B, N, D = patches.shape
-    h, d = attn.num_heads, D // attn.num_heads
-    q = attn.wq(glaa.norm_global(cls)).reshape(B, h, 1, d)
-    context = glaa.norm_local(patches)
-    k = attn.wk(context).reshape(B, N, h, d).transpose(1, 2)  # (B, h, N, d)
-    v = attn.wv(context).reshape(B, N, h, d).transpose(1, 2)
-    scores = q @ k.transpose(-2, -1) / (d**0.5 if scale else 1.0)  # (B, h, 1, N)
-    weights = scores.softmax(-1)
-    out = (weights @ v).reshape(B, D)  # one query: the heads side by side
-    return attn.proj(out), weights[:, :, 0]
-
-
-EXERCISES = [
-    (check_branch_tokens, my_branch_tokens, norm_after_position, "case 1 of 5"),
-    (check_partner_rows, my_partner_rows, first_of_the_same_package, "P x K blocks"),
-    (
-        check_glaa_attention,
-        my_glaa_attention,
-        lambda glaa, cls, patches: my_glaa_attention(glaa, cls, patches, scale=False),
-        "2 heads",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    "check, right, wrong, words", EXERCISES, ids=lambda e: getattr(e, "__name__", "")
-)
-def test_exercises_pass_a_right_answer_and_fail_a_wrong_one(check, right, wrong, words):
-    passed = check(right)
-    assert passed and passed.message.startswith("✓"), passed.message
-    failed = check(wrong)
-    assert not failed and failed.message.startswith("✗") and words in failed.message, failed.message
-    assert set(CAST_CHECKS) == {e[0] for e in EXERCISES}
-
-
-# ---- figures and training -------------------------------------------------------------------
+# ---- views (the exercises' checks are tested in tests/test_exercises.py) --------------------
 def test_glaa_attention_figure():
     from reidkit.viz.xray import glaa_attention_figure
 
