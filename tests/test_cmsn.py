@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import conv_image_backbone
 from torch import nn
 
 from reidkit.data.batch import Batch
@@ -41,22 +42,6 @@ from reidkit.profiles import get_profile
 from reidkit.train.config import config_from_profile, load_config
 
 B, L, E = 4, 7, 16
-
-
-class ConvImage(nn.Module):
-    """A backbone with the timm interface that is not a ViT: IMFI cannot read its blocks."""
-
-    num_features = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 8, stride=8)
-
-    def forward_features(self, images):
-        return self.conv(images).flatten(2).transpose(1, 2)  # (B, N, 8)
-
-    def forward_head(self, tokens, pre_logits=False):
-        return tokens.mean(1)  # (B, 8)
 
 
 def encoders(text_layers: int = 3) -> tuple[nn.Module, nn.Module]:
@@ -121,8 +106,8 @@ def test_imfi_shapes_on_both_modalities():
     assert model.text_depth.depth_embed.shape == (3, E)
     assert model.image_depth.proj.in_features == 64 and model.text_depth.proj.in_features == 16
     with pytest.raises(ValueError, match="one of reidkit's ViTs"):
-        CMSNModel(ConvImage(), encoders()[1], 3, E)
-    assert CMSNModel(ConvImage(), encoders()[1], 3, E, imfi=False).fusion is None
+        CMSNModel(conv_image_backbone(), encoders()[1], 3, E)
+    assert CMSNModel(conv_image_backbone(), encoders()[1], 3, E, imfi=False).fusion is None
 
 
 def test_masked_attention_paths_agree_and_weights_sum_to_one_over_real_keys():

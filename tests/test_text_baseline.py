@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from conftest import conv_image_backbone
 
 from reidkit.data.batch import TEXT, Batch
 from reidkit.losses import id_loss, sdm_loss
@@ -28,26 +28,10 @@ from reidkit.train.config import OptimConfig, config_from_profile, load_config
 from reidkit.train.schedule import EpochSchedule, build_optimizer, lr_scale_of, parameter_groups
 
 
-class TinyImage(nn.Module):
-    """A backbone with the timm interface: conv tokens, mean-pooled head."""
-
-    num_features = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 8, stride=8)
-
-    def forward_features(self, images):
-        return self.conv(images).flatten(2).transpose(1, 2)  # (B, N, 8)
-
-    def forward_head(self, tokens, pre_logits=False):
-        return tokens.mean(1)  # (B, 8)
-
-
 def tiny_model(num_classes: int = 3) -> TextImageModel:
     torch.manual_seed(0)
     text = scratch_text_encoder(vocab_size=30, width=16, layers=1, heads=2, max_length=12)
-    return TextImageModel(TinyImage(), text, num_classes, embed_dim=6)
+    return TextImageModel(conv_image_backbone(), text, num_classes, embed_dim=6)
 
 
 def batch(n: int = 4, length: int = 5, images: bool = True, captions: bool = True) -> Batch:

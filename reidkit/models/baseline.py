@@ -55,6 +55,12 @@ class BNNeck(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         return self.bn(features)  # (B, D)
 
+    def logits(self, f_bn: Tensor) -> Tensor:
+        """Post-BN features (B, D) -> identity logits (B, num_classes)."""
+        if self.classifier is None:
+            raise ValueError("this model was built with num_classes=0 and has no classifier")
+        return self.classifier(f_bn)
+
 
 def token_layout(backbone: nn.Module) -> tuple[int, tuple[int, int]]:
     """(number of prefix tokens, patch grid) of a ViT-like backbone, for CSA on its tokens."""
@@ -157,11 +163,7 @@ class CrossModalBaseline(nn.Module):
     def forward_head(self, tokens: Tensor, pre_logits: bool = False) -> Tensor:
         """Tokens -> identity logits (B, num_classes), or f_bn (B, D) when ``pre_logits``."""
         f_bn = self.neck(self.pool(tokens))
-        if pre_logits:
-            return f_bn
-        if self.neck.classifier is None:
-            raise ValueError("this model was built with num_classes=0 and has no classifier")
-        return self.neck.classifier(f_bn)
+        return f_bn if pre_logits else self.neck.logits(f_bn)
 
     def forward_embedding(self, batch: Batch) -> Tensor:
         """The re-id embedding: the post-BN feature f_bn (B, D), one image at a time."""
@@ -171,10 +173,8 @@ class CrossModalBaseline(nn.Module):
     def forward(self, batch: Batch) -> dict[str, Tensor]:
         """Training outputs: ``features`` f (pre-BN, triplet loss), ``logits`` (CE loss) and,
         with centers, ``center`` (the center loss of f)."""
-        if self.neck.classifier is None:
-            raise ValueError("this model was built with num_classes=0 and has no classifier")
         f = self.pool(self.forward_features(batch.images, batch.modalities))  # (B, D)
-        outputs = {"features": f, "logits": self.neck.classifier(self.neck(f))}
+        outputs = {"features": f, "logits": self.neck.logits(self.neck(f))}
         if self.centers is not None:
             outputs["center"] = self.centers(f, batch.labels)
         return outputs

@@ -179,31 +179,25 @@ class CAST(nn.Module):
     def forward_head(self, tokens: Tensor, pre_logits: bool = False) -> Tensor:
         """Tokens (B, 1+N, D) -> logits (B, num_classes), or f_bn (B, D) when ``pre_logits``."""
         f_bn = self.neck(tokens[:, 0])
-        return f_bn if pre_logits else self.classifier()(f_bn)
+        return f_bn if pre_logits else self.neck.logits(f_bn)
 
     def forward_embedding(self, batch: Batch) -> Tensor:
         """The re-id embedding f_bn (B, D): each image alone, through its modality's branch."""
         return self.forward_head(self.forward_features(batch.images, batch.modalities), True)
-
-    def classifier(self) -> nn.Linear:
-        if self.neck.classifier is None:
-            raise ValueError("this model was built with num_classes=0 and has no classifier")
-        return self.neck.classifier
 
     # ---- training ------------------------------------------------------------------------
     def forward(self, batch: Batch) -> dict[str, Tensor]:
         """Training outputs in batch order: ``features`` f (B, D) and ``logits``; with GLAA
         ``glaa`` (B, D), row b's CLS attended over its partner's patches, and ``glaa_logits``
         (normalised with the batch's own statistics: BN's running ones describe f only)."""
-        classifier = self.classifier()
         tokens = self.forward_features(batch.images, batch.modalities)  # (B, 1+N, D)
         f = tokens[:, 0]  # (B, D)
-        outputs = {"features": f, "logits": classifier(self.neck(f))}
+        outputs = {"features": f, "logits": self.neck.logits(self.neck(f))}
         if self.glaa is not None:
             partner = partner_rows(batch.modalities, batch.labels).to(tokens.device)  # (B,)
             attended, _ = self.glaa(f, tokens[partner, 1:])  # (B, D)
             outputs["glaa"] = attended
-            outputs["glaa_logits"] = classifier(batch_statistics_norm(self.neck.bn, attended))
+            outputs["glaa_logits"] = self.neck.logits(batch_statistics_norm(self.neck.bn, attended))
         return outputs
 
     @torch.no_grad()

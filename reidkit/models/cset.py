@@ -221,16 +221,11 @@ class CSET(nn.Module):
         f_bn = self.neck(self.pool(*features))
         if pre_logits:
             return f_bn
-        return self.classifier()(f_bn)
+        return self.neck.logits(f_bn)
 
     def forward_embedding(self, batch: Batch) -> Tensor:
         """The re-id embedding f_bn (B, D or 2D), one image at a time."""
         return self.forward_head(self.forward_features(batch.images, batch.modalities), True)
-
-    def classifier(self) -> nn.Linear:
-        if self.neck.classifier is None:
-            raise ValueError("this model was built with num_classes=0 and has no classifier")
-        return self.neck.classifier
 
     # ---- training: the clean and the mixed pass -------------------------------------------
     def pair_rows(self, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -252,10 +247,9 @@ class CSET(nn.Module):
         """Training outputs, in batch order: ``features`` f and ``logits`` of the clean pass;
         with SE or MHGA ``features_mixed`` and ``logits_mixed``; with CA the distillation's
         ``ca_student`` and ``ca_teacher`` (B, D)."""
-        classifier = self.classifier()
         if self.exchange is None and self.graph is None:  # the two-stream baseline
             f = self.pool(*self.forward_features(batch.images, batch.modalities))
-            return {"features": f, "logits": classifier(self.neck(f))}
+            return {"features": f, "logits": self.neck.logits(self.neck(f))}
         rows = self.pair_rows(batch)
         order = [r.to(batch.images.device) for r in rows]
         v_images, i_images = (batch.images[r] for r in order)
@@ -284,9 +278,9 @@ class CSET(nn.Module):
         f_mixed = in_batch_order([self.pool(t, g) for t, g in zip(mixed, mixed_graph)], order)
         outputs = {
             "features": f,
-            "logits": classifier(self.neck(f)),
+            "logits": self.neck.logits(self.neck(f)),
             "features_mixed": f_mixed,
-            "logits_mixed": classifier(batch_statistics_norm(self.neck.bn, f_mixed)),
+            "logits_mixed": self.neck.logits(batch_statistics_norm(self.neck.bn, f_mixed)),
         }
         if self.ca is not None:
             student = [self.ca[n](m, c)[0][:, 0] for n, m, c in zip(names, mixed, clean)]
