@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be at least 1 and --warmup at least 0")
     for name in args.methods:
         get_method(name)  # an unknown name fails before any data is written
     print(f"torch {torch.__version__}, python {platform.python_version()}, {args.profile}")
