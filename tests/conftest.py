@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from torch import nn
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("REIDKIT_PROFILE", "smoke")
 
@@ -45,22 +47,18 @@ def train_tiny_run(folder, changes: dict | None = None):
     return run, read_metrics(run / "metrics.jsonl")
 
 
-def conv_image_backbone():
+class ConvImage(nn.Module):
     """A backbone with the timm interface that is not a ViT: one 8x8 conv gives the tokens
     (B, N, 8), the head mean-pools them; IMFI cannot read its blocks."""
-    from torch import nn
 
-    class ConvImage(nn.Module):
-        num_features = 8
+    num_features = 8
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 8, 8, stride=8)
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 8, stride=8)
 
-        def forward_features(self, images):
-            return self.conv(images).flatten(2).transpose(1, 2)  # (B, N, 8)
+    def forward_features(self, images):
+        return self.conv(images).flatten(2).transpose(1, 2)  # (B, N, 8)
 
-        def forward_head(self, tokens, pre_logits=False):
-            return tokens.mean(1)  # (B, 8)
-
-    return ConvImage()
+    def forward_head(self, tokens, pre_logits=False):
+        return tokens.mean(1)  # (B, 8)

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import conv_image_backbone
+from conftest import ConvImage
 from torch import nn
 
 from reidkit.data.batch import Batch
@@ -106,8 +106,8 @@ def test_imfi_shapes_on_both_modalities():
     assert model.text_depth.depth_embed.shape == (3, E)
     assert model.image_depth.proj.in_features == 64 and model.text_depth.proj.in_features == 16
     with pytest.raises(ValueError, match="one of reidkit's ViTs"):
-        CMSNModel(conv_image_backbone(), encoders()[1], 3, E)
-    assert CMSNModel(conv_image_backbone(), encoders()[1], 3, E, imfi=False).fusion is None
+        CMSNModel(ConvImage(), encoders()[1], 3, E)
+    assert CMSNModel(ConvImage(), encoders()[1], 3, E, imfi=False).fusion is None
 
 
 def test_masked_attention_paths_agree_and_weights_sum_to_one_over_real_keys():

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import conv_image_backbone
+from conftest import ConvImage
 
 from reidkit.data.batch import TEXT, Batch
 from reidkit.losses import id_loss, sdm_loss
@@ -31,7 +31,7 @@ from reidkit.train.schedule import EpochSchedule, build_optimizer, lr_scale_of, 
 def tiny_model(num_classes: int = 3) -> TextImageModel:
     torch.manual_seed(0)
     text = scratch_text_encoder(vocab_size=30, width=16, layers=1, heads=2, max_length=12)
-    return TextImageModel(conv_image_backbone(), text, num_classes, embed_dim=6)
+    return TextImageModel(ConvImage(), text, num_classes, embed_dim=6)
 
 
 def batch(n: int = 4, length: int = 5, images: bool = True, captions: bool = True) -> Batch:

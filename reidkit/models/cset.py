@@ -219,9 +219,7 @@ class CSET(nn.Module):
     def forward_head(self, features: list[Tensor], pre_logits: bool = False) -> Tensor:
         """``forward_features``' list -> logits (B, num_classes), or f_bn when ``pre_logits``."""
         f_bn = self.neck(self.pool(*features))
-        if pre_logits:
-            return f_bn
-        return self.neck.logits(f_bn)
+        return f_bn if pre_logits else self.neck.logits(f_bn)
 
     def forward_embedding(self, batch: Batch) -> Tensor:
         """The re-id embedding f_bn (B, D or 2D), one image at a time."""
