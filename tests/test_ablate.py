@@ -18,12 +18,13 @@ from torch import nn
 
 from reidkit.cli import main
 from reidkit.profiles import get_profile
-from reidkit.train.ablate import final_metrics, read_results, run_ablation
+from reidkit.train.ablate import final_metrics, read_results, run_ablation, run_lock
 from reidkit.train.ablation_spec import (
     RESULTS,
     AblationError,
     load_spec,
     parse_spec,
+    plan_runs,
     slugify,
     values_hash,
 )
@@ -355,3 +356,70 @@ def test_kill_mid_grid_then_finish(tmp_path):
     assert "| no triplet | 2 |" in (out / "table.md").read_text()
     figure = pio.from_json((out / "figure.json").read_text())
     assert [len(t.x) for t in figure.data if t.type == "bar"] == [2, 2]
+
+
+def test_a_run_that_another_runner_holds_is_skipped_then_taken(tmp_path, monkeypatch, one_thread):
+    """The run lock: while another process trains a run this runner skips it and does the
+    rest; once free, a second start trains only that run. A stale run another runner holds
+    is not deleted."""
+    monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "cache"))
+    base = config_from_profile(get_profile("smoke"), epochs=1).to_dict()
+    values = {"base": base, "timing": {"batch_sizes": [1], "warmup": 0, "repeats": 1}}
+    spec = parse_spec({**values, **_rows_list(), "seeds": [0]}, out=str(tmp_path / "out"))
+    held, other = plan_runs(spec)
+    lines: list[str] = []
+    with run_lock(spec.out, held) as mine:  # as another runner would hold it
+        assert mine
+        with run_lock(spec.out, held) as second:
+            assert not second  # a second holder is refused at once, not blocked
+        records = run_ablation(spec, progress=False, log=lines.append)
+    assert lines[0] == "[1/2] baseline, seed 0: skip (another runner is training it)"
+    assert [(r["row"], r["seed"]) for r in records] == [("no triplet", 0)]
+    assert not held.folder.exists()
+    table = json.loads((spec.out / "table.json").read_text())
+    assert [(r["row"], r["n"]) for r in table["rows"]] == [("baseline", 0), ("no triplet", 1)]
+    lines.clear()
+    records = run_ablation(spec, progress=False, log=lines.append)
+    assert lines[1] == "[2/2] no triplet, seed 0: skip (finished)"
+    assert sorted((r["row"], r["seed"]) for r in records) == [("baseline", 0), ("no triplet", 0)]
+    assert len(read_results(spec.out / RESULTS)) == 2
+    rows = {"rows": {"baseline": {}, "no triplet": {}}}  # "no triplet" changed: stale
+    changed = parse_spec({**values, **rows, "seeds": [0]}, out=str(tmp_path / "out"))
+    with run_lock(spec.out, other), pytest.raises(AblationError, match="another runner"):
+        run_ablation(changed, progress=False, rerun_changed=True, log=lambda _: None)
+    assert other.folder.is_dir() and len(read_results(spec.out / RESULTS)) == 2
+
+
+def test_two_runners_share_one_folder(tmp_path):
+    """Two `reidkit ablate` processes on one output folder, the second started once the first
+    has finished a run (so the data are written): each trains runs the other is not training,
+    the 2 x 2 grid is trained once (four lines), and the last table counts every run. Runs of
+    12 epochs (about 10 s) leave the second process time to start before the grid is done."""
+    out = tmp_path / "out"
+    spec = SMOKE.read_text().replace("seeds: [0, 1]", "seeds: [0, 1]\noverrides: {epochs: 12}")
+    command = [sys.executable, "-m", "reidkit", "ablate", str(write_spec(tmp_path, spec))]
+    command += ["--out", str(out), "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "REIDKIT_CACHE": str(tmp_path / "cache")}
+    env["OMP_NUM_THREADS"] = "1"
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while line_count(out / RESULTS) < 1 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    first_out, _ = first.communicate(timeout=300)
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+
+    def trained(output: str) -> list[str]:  # result lines: the runs this runner trained
+        lines = [x for x in output.splitlines() if x.startswith("[") and "ms/img" in x]
+        return [x.split("] ")[1].split(":")[0] for x in lines]
+
+    assert trained(first_out) and trained(second.stdout)
+    assert sorted(trained(first_out) + trained(second.stdout)) == [
+        f"{row}, seed {seed}" for row in ("baseline", "no triplet") for seed in (0, 1)
+    ]
+    records = read_results(out / RESULTS)
+    assert sorted((r["row"], r["seed"]) for r in records) == [
+        (row, seed) for row in ("baseline", "no triplet") for seed in (0, 1)
+    ]
+    table = json.loads((out / "table.json").read_text())
+    assert [(r["row"], r["n"]) for r in table["rows"]] == [("baseline", 2), ("no triplet", 2)]

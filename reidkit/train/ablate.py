@@ -38,6 +38,13 @@ configuration is built and checked before anything trains; errors name the row.
 Each line of ``results.jsonl`` stores a hash of its run's configuration (all of it but
 ``name`` and ``out_dir``): when the spec changes a finished (or half-trained) run, the runner
 stops and names it, and ``rerun_changed=True`` (``--rerun-changed``) deletes and reruns it.
+
+Several runners may share one output folder, e.g. one per GPU or per CPU core
+(``CUDA_VISIBLE_DEVICES=1 reidkit ablate SPEC``): each run is locked while it trains
+(``<out>/.locks/``), a runner skips the runs another one is training and takes the next, and
+``results.jsonl`` is read and extended under the folder's lock. Each runner's table counts
+every run finished by then; the last one to stop writes the complete table. (POSIX file
+locks; on Windows, give each runner its own ``--seeds`` and ``--out``.)
 """
 
 from __future__ import annotations
@@ -109,20 +116,34 @@ def stale_runs(runs: Sequence[Run], records: Sequence[dict[str, Any]]) -> list[R
 
 
 @contextlib.contextmanager
-def exclusive(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.lock`` so that two runners never share an output folder (POSIX only;
-    the lock goes with the process, even when it is killed)."""
+def file_lock(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if needed) and yield True; with
+    ``wait=False``, yield False at once when another process holds it. The lock goes with the
+    process, even when it is killed. POSIX only: without ``fcntl`` (Windows) it always yields
+    True."""
     try:
         import fcntl
     except ImportError:  # Windows: no lock
-        yield
+        yield True
         return
-    with open(folder / ".lock", "w") as handle:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise AblationError(f"{folder}: another reidkit ablate is using it") from None
-        yield
+            yield False
+            return
+        yield True
+
+
+def folder_lock(out: Path) -> contextlib.AbstractContextManager[bool]:
+    """The output folder's lock, held briefly: while ``results.jsonl`` is read and changed."""
+    return file_lock(out / ".lock")
+
+
+def run_lock(out: Path, run: Run) -> contextlib.AbstractContextManager[bool]:
+    """A run's lock, held while it trains; False when another runner holds it."""
+    return file_lock(out / ".locks" / f"{run.row.slug}--seed-{run.seed}", wait=False)
 
 
 # ---- running ------------------------------------------------------------------------------
@@ -213,7 +234,13 @@ def forget_runs(out: Path, runs: Sequence[Run], records: list[dict[str, Any]]) -
     """Delete the run folders and results lines of ``runs`` (the stale ones)."""
     gone = {(r.row.name, r.seed) for r in runs}
     for run in runs:
-        shutil.rmtree(run.folder, ignore_errors=True)
+        with run_lock(out, run) as mine:
+            if not mine:
+                raise AblationError(
+                    f"{run.folder}: another runner is training it with the old configuration; "
+                    "stop that runner first"
+                )
+            shutil.rmtree(run.folder, ignore_errors=True)
     kept = [r for r in records if (r["row"], r["seed"]) not in gone]
     text = "".join(json.dumps(r) + "\n" for r in kept)
     atomic_write(out / RESULTS, lambda p: p.write_text(text, encoding="utf-8"))
@@ -236,7 +263,7 @@ def run_ablation(
     todo = plan_runs(spec, rows, seeds)
     if not dry_run:
         spec.out.mkdir(parents=True, exist_ok=True)
-    with contextlib.nullcontext() if dry_run else exclusive(spec.out):
+    with contextlib.nullcontext() if dry_run else folder_lock(spec.out):
         records = read_results(spec.out / RESULTS)
         stale = stale_runs(grid, records)
         if stale and not rerun_changed:
@@ -250,27 +277,39 @@ def run_ablation(
         if not dry_run:
             text = json.dumps(spec_summary(spec, grid), indent=1)
             atomic_write(spec.out / SPEC_COPY, lambda p: p.write_text(text, encoding="utf-8"))
-        finished = {(r["row"], r["seed"]) for r in records}
-        for i, run in enumerate(todo, 1):
-            head = f"[{i}/{len(todo)}] {run.row.name}, seed {run.seed}:"
-            if dry_run and run in stale:
+    for i, run in enumerate(todo, 1):
+        head = f"[{i}/{len(todo)}] {run.row.name}, seed {run.seed}:"
+        if dry_run:
+            if run in stale:
                 log(f"{head} to rerun in {run.folder} (its configuration changed)")
+            elif any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records):
+                log(f"{head} skip (finished)")
+            else:
+                epoch = checkpoint_epoch(run.folder)
+                log(
+                    f"{head} to run in {run.folder}"
+                    + (f" (resuming after epoch {epoch})" if epoch else "")
+                )
+            continue
+        with run_lock(spec.out, run) as mine:
+            if not mine:
+                log(f"{head} skip (another runner is training it)")
                 continue
-            if (run.row.name, run.seed) in finished:
+            with folder_lock(spec.out):  # another runner may have finished it meanwhile
+                records = read_results(spec.out / RESULTS)
+            if any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records):
                 log(f"{head} skip (finished)")
                 continue
             epoch = checkpoint_epoch(run.folder)
-            resume = f" (resuming after epoch {epoch})" if epoch else ""
-            if dry_run:
-                log(f"{head} to run in {run.folder}{resume}")
-                continue
             if epoch:
-                log(f"{head}{resume}")
+                log(f"{head} (resuming after epoch {epoch})")
             record = train_run(run, spec.timing, progress, callbacks)
-            append_result(spec.out / RESULTS, record)
-            records.append(record)
-            log(f"{head} {progress_line(record, spec.metrics)}")
-        if not dry_run:
+            with folder_lock(spec.out):
+                append_result(spec.out / RESULTS, record)
+        log(f"{head} {progress_line(record, spec.metrics)}")
+    if not dry_run:
+        with folder_lock(spec.out):
+            records = read_results(spec.out / RESULTS)
             write_outputs(spec.out)
     keys = {(r.row.name, r.seed) for r in grid}
     return [r for r in records if (r["row"], r["seed"]) in keys]
