@@ -423,3 +423,40 @@ def test_two_runners_share_one_folder(tmp_path):
     ]
     table = json.loads((out / "table.json").read_text())
     assert [(r["row"], r["n"]) for r in table["rows"]] == [("baseline", 2), ("no triplet", 2)]
+
+
+def test_runs_of_the_same_configuration_are_reused_from_another_folder(
+    tmp_path, monkeypatch, one_thread
+):
+    """--reuse: a run another ablation trained with the same configuration and seed is copied
+    (under this spec's row name, naming where it came from), a different one is trained."""
+    monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "cache"))
+    base = config_from_profile(get_profile("smoke"), epochs=1).to_dict()
+    values = {"base": base, "timing": {"batch_sizes": [1], "warmup": 0, "repeats": 1}}
+    first = parse_spec({**values, **_rows_list(), "seeds": [0]}, out=str(tmp_path / "a"))
+    (trained, _) = run_ablation(first, progress=False, log=lambda _: None)
+    rows = {"rows": {"same as baseline": {}, "wider margin": {"baseline.loss.margin": 0.5}}}
+    second = parse_spec({**values, **rows, "seeds": [0]}, out=str(tmp_path / "b"))
+    lines: list[str] = []
+    run_ablation(second, progress=False, reuse=[first.out], dry_run=True, log=lines.append)
+    source = str(first.out / "baseline" / "seed-0")
+    assert lines == [
+        f"[1/2] same as baseline, seed 0: to reuse from {source}",
+        f"[2/2] wider margin, seed 0: to run in {second.out / 'wider-margin' / 'seed-0'}",
+    ]
+    lines.clear()
+    reused, new = run_ablation(second, progress=False, reuse=[first.out], log=lines.append)
+    assert lines[0].startswith(f"[1/2] same as baseline, seed 0: reused from {source}")
+    assert reused["row"] == "same as baseline" and reused["reused_from"] == source
+    same = ("config_hash", "metrics", "params", "ms_per_image", "train_seconds")
+    assert {k: reused[k] for k in same} == {k: trained[k] for k in same}
+    assert not (second.out / "same-as-baseline").exists()  # nothing trained for it
+    assert new["config_hash"] != trained["config_hash"] and "reused_from" not in new
+    assert (second.out / "wider-margin" / "seed-0" / "checkpoints").is_dir()
+    table = json.loads((second.out / "table.json").read_text())
+    assert [(r["row"], r["n"]) for r in table["rows"]] == [
+        ("same as baseline", 1),
+        ("wider margin", 1),
+    ]
+    with pytest.raises(AblationError, match=r"nowhere: no results.jsonl to reuse"):
+        run_ablation(second, progress=False, reuse=[tmp_path / "nowhere"], log=lambda _: None)

@@ -20,6 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="delete and rerun runs whose configuration the spec has changed since they ran",
     )
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        default=[],
+        metavar="FOLDER",
+        help="other ablations' output folders: a run they trained with the same configuration "
+        "(and seed) is copied, not trained again",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--save-results",
@@ -42,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         rerun_changed=args.rerun_changed,
         dry_run=args.dry_run,
+        reuse=args.reuse,
         log=lambda line: print(line, flush=True),
     )
     if not args.dry_run:

@@ -39,6 +39,11 @@ Each line of ``results.jsonl`` stores a hash of its run's configuration (all of 
 ``name`` and ``out_dir``): when the spec changes a finished (or half-trained) run, the runner
 stops and names it, and ``rerun_changed=True`` (``--rerun-changed``) deletes and reruns it.
 
+A run another ablation has already trained with the same configuration (its hash, which
+includes the seed) need not train again: ``reuse=[folder]`` (``--reuse FOLDER``) copies its
+line, with this spec's row name and ``reused_from`` naming the run folder it came from (e.g.
+seed 002's Tables 3 and 4 share two rows).
+
 Several runners may share one output folder, e.g. one per GPU or per CPU core
 (``CUDA_VISIBLE_DEVICES=1 reidkit ablate SPEC``): each run is locked while it trains
 (``<out>/.locks/``), a runner skips the runs another one is training and takes the next, and
@@ -256,11 +261,14 @@ def run_ablation(
     dry_run: bool = False,
     log: Callable[[str], None] = print,
     callbacks: Sequence[Callback] = (),
+    reuse: Sequence[str | Path] = (),
 ) -> list[dict[str, Any]]:
-    """Run the spec's grid (or the ``rows`` / ``seeds`` part of it), skipping finished runs
-    and resuming interrupted ones; write the table and figure; return the grid's records."""
+    """Run the spec's grid (or the ``rows`` / ``seeds`` part of it), skipping finished runs,
+    resuming interrupted ones and copying the lines of runs with the same configuration from
+    the ``reuse`` folders; write the table and figure; return the grid's records."""
     grid = plan_runs(spec)
     todo = plan_runs(spec, rows, seeds)
+    reusable = reusable_records(reuse)
     if not dry_run:
         spec.out.mkdir(parents=True, exist_ok=True)
     with contextlib.nullcontext() if dry_run else folder_lock(spec.out):
@@ -284,6 +292,8 @@ def run_ablation(
                 log(f"{head} to rerun in {run.folder} (its configuration changed)")
             elif any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records):
                 log(f"{head} skip (finished)")
+            elif run.config_hash in reusable:
+                log(f"{head} to reuse from {reusable[run.config_hash]['reused_from']}")
             else:
                 epoch = checkpoint_epoch(run.folder)
                 log(
@@ -300,10 +310,14 @@ def run_ablation(
             if any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records):
                 log(f"{head} skip (finished)")
                 continue
-            epoch = checkpoint_epoch(run.folder)
-            if epoch:
-                log(f"{head} (resuming after epoch {epoch})")
-            record = train_run(run, spec.timing, progress, callbacks)
+            if run.config_hash in reusable:
+                record = {**reusable[run.config_hash], "row": run.row.name}
+                log(f"{head} reused from {record['reused_from']}")
+            else:
+                epoch = checkpoint_epoch(run.folder)
+                if epoch:
+                    log(f"{head} (resuming after epoch {epoch})")
+                record = train_run(run, spec.timing, progress, callbacks)
             with folder_lock(spec.out):
                 append_result(spec.out / RESULTS, record)
         log(f"{head} {progress_line(record, spec.metrics)}")
@@ -313,6 +327,20 @@ def run_ablation(
             write_outputs(spec.out)
     keys = {(r.row.name, r.seed) for r in grid}
     return [r for r in records if (r["row"], r["seed"]) in keys]
+
+
+def reusable_records(folders: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
+    """The finished runs of other ablation folders by configuration hash, each line with
+    ``reused_from`` (its run folder) and without ``run_dir``."""
+    found: dict[str, dict[str, Any]] = {}
+    for folder in map(Path, folders):
+        if not (folder / RESULTS).is_file():
+            raise AblationError(f"{folder}: no {RESULTS} to reuse runs from")
+        for record in read_results(folder / RESULTS):
+            source = record.get("reused_from") or str(folder / record["run_dir"])
+            kept = {k: v for k, v in record.items() if k != "run_dir"}
+            found.setdefault(record["config_hash"], {**kept, "reused_from": source})
+    return found
 
 
 def write_outputs(out: Path) -> dict[str, Path]:
