@@ -106,6 +106,11 @@ def append_result(path: Path, record: dict[str, Any]) -> None:
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def has_line(records: Sequence[dict[str, Any]], run: Run) -> bool:
+    """Whether ``results.jsonl``'s records hold ``run``'s line (it has finished)."""
+    return any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records)
+
+
 def stale_runs(runs: Sequence[Run], records: Sequence[dict[str, Any]]) -> list[Run]:
     """Runs whose results line or run folder was made with another configuration."""
     done = {(r["row"], r["seed"]): r["config_hash"] for r in records}
@@ -290,7 +295,7 @@ def run_ablation(
         if dry_run:
             if run in stale:
                 log(f"{head} to rerun in {run.folder} (its configuration changed)")
-            elif any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records):
+            elif has_line(records, run):
                 log(f"{head} skip (finished)")
             elif run.config_hash in reusable:
                 log(f"{head} to reuse from {reusable[run.config_hash]['reused_from']}")
@@ -307,7 +312,7 @@ def run_ablation(
                 continue
             with folder_lock(spec.out):  # another runner may have finished it meanwhile
                 records = read_results(spec.out / RESULTS)
-            if any((r["row"], r["seed"]) == (run.row.name, run.seed) for r in records):
+            if has_line(records, run):
                 log(f"{head} skip (finished)")
                 continue
             if run.config_hash in reusable:
