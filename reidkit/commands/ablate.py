@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from reidkit.train.ablate import run_ablation
     from reidkit.train.ablation_spec import load_spec
-    from reidkit.viz.ablation import ablation_markdown
+    from reidkit.viz.ablation import ablation_markdown, missing_runs
 
     spec = load_spec(args.spec, out=args.out)
     print(f"ablation {spec.name!r}: {len(spec.rows)} rows x {len(spec.seeds)} seeds -> {spec.out}")
@@ -61,5 +61,10 @@ def run(args: argparse.Namespace) -> int:
         from reidkit.profiles import get_profile
         from reidkit.train.chapter_ablation import save_results
 
-        print(f"saved for the chapters: {save_results(spec, get_profile().name)}")
+        saved = save_results(spec, get_profile().name)
+        missing = missing_runs(saved)
+        print(
+            f"saved for the chapters: {saved}"
+            + (f" ({len(missing)} runs missing)" if missing else "")
+        )
     return 0

@@ -7,6 +7,12 @@ Committed results live in the package, ``reidkit/results/ablations/<spec>-<profi
 pip-installed reidkit on Colab shows them too. They are produced by the runner and copied there
 with ``reidkit ablate SPEC --save-results``. A chapter can still run the ablation in any profile
 (``run=True``); the runner resumes and skips finished runs.
+
+A grid too long for one sitting (or for a machine that does not keep ``runs/``) can be
+committed part-finished: ``--save-results`` copies the runs finished so far, the table says
+which runs are missing, and a later sitting, on any machine, continues without retraining them::
+
+    reidkit ablate SPEC --reuse reidkit/results/ablations/<spec>-<profile> --save-results
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reidkit.train.ablate import run_ablation
-from reidkit.train.ablation_spec import RESULTS, SPEC_COPY, AblationSpec, slugify
+from reidkit.train.ablation_spec import RESULTS, SPEC_COPY, AblationSpec, plan_runs, slugify
+from reidkit.viz.ablation import missing_runs
 
 RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results" / "ablations"
 
@@ -61,7 +68,12 @@ def chapter_ablation(
         return spec.out
     found = committed_results(spec, profile, root)
     if found is not None:
-        log(f"{spec.name}: the committed {profile}-profile results ({found.name})")
+        missing = missing_runs(found)
+        total = len(plan_runs(spec))
+        log(
+            f"{spec.name}: the committed {profile}-profile results ({found.name})"
+            + (f", {total - len(missing)} of {total} runs so far" if missing else "")
+        )
         return found
     log(
         f"{spec.name}: no {profile}-profile results are committed yet. Produce them with "

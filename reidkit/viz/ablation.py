@@ -62,6 +62,13 @@ def load_folder(folder: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any
     return [r for r in records if (r["row"], r["seed"], r["config_hash"]) in grid], spec
 
 
+def missing_runs(folder: str | Path) -> list[tuple[str, int]]:
+    """The (row, seed) pairs of the folder's grid that have no result yet, in grid order."""
+    records, spec = load_folder(folder)
+    done = {(r["row"], r["seed"]) for r in records}
+    return [(r["row"], r["seed"]) for r in spec["runs"] if (r["row"], r["seed"]) not in done]
+
+
 def resolve(
     results: Results, paper: Any = None, metrics: Sequence[str] | None = None
 ) -> tuple[list[dict], list[str], list[str], dict[str, Any] | None, str]:
@@ -179,12 +186,19 @@ def ablation_markdown(
 ) -> str:
     """:func:`ablation_table` as Markdown, with a title and a note on what the numbers are."""
     frame = ablation_table(results, paper, metrics)
+    missing = missing_runs(results) if isinstance(results, (str, Path)) else []
     notes = [
         "Ours: mean ± sample standard deviation over n seeds, in percent; params: parameters "
         "used by forward_embedding, in millions; ms/img bB: inference time per image at batch B.",
     ]
     if frame.attrs.get("paper_source"):
         notes.append(f"(paper): typed in from {frame.attrs['paper_source']}.")
+    if missing:
+        total = len(load_folder(results)[1]["runs"])
+        runs = ", ".join(f"{row} seed {seed}" for row, seed in missing)
+        notes.append(
+            f"**Incomplete:** {total - len(missing)} of {total} runs finished; not yet run: {runs}."
+        )
     return f"## {frame.attrs['name']}\n\n{markdown_table(frame)}\n\n" + "\n".join(notes) + "\n"
 
 
@@ -247,5 +261,9 @@ def ablation_figure(
                 col=col,
             )
         figure.update_yaxes(title_text=f"{metric} (%)", rangemode="tozero", row=1, col=col)
+    missing = missing_runs(results) if isinstance(results, (str, Path)) else []
+    if title is None and missing:
+        total = len(load_folder(results)[1]["runs"])
+        title = f"{name} (incomplete: {total - len(missing)} of {total} runs)"
     figure.update_layout(title=title or name, height=380, margin={"t": 60, "b": 40})
     return figure
