@@ -75,6 +75,18 @@ def _version(module: str) -> str:
         return f"not importable ({type(error).__name__}: {error})"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``, else :func:`platform.processor`): CPUs
+    differ in speed and in their bf16 kernels, so a run's timings (and, in bf16, its numbers)
+    belong to the CPU that measured them."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or "unknown CPU"
+
+
 def environment_report() -> dict[str, str]:
     """Versions, device, profile and folders: what ``reidkit info`` prints."""
     import reidkit
@@ -94,7 +106,7 @@ def environment_report() -> dict[str, str]:
         {
             "device": device.type,
             "gpu": gpu,
-            "cpu threads": str(torch.get_num_threads()),
+            "cpu": f"{cpu_model()}, {torch.get_num_threads()} threads for torch",
             "profile": f"{profile.name} ({profile.description})",
             "data cache": str(cache_dir()),
             "real datasets": str(datasets_dir() or f"not set (export {DATASETS_ENV}=/path)"),

@@ -31,6 +31,8 @@ from reidkit.train.ablation_spec import (
 from reidkit.train.config import config_from_profile
 from reidkit.train.measure import (
     count_parameters,
+    cpu_model,
+    device_name,
     embedding_parameters,
     image_modalities,
     inference_ms,
@@ -208,6 +210,21 @@ def test_summary_and_table_against_the_paper():
     text = ablation_markdown(RECORDS, paper=PAPER)
     assert "| base | 2 | 65.00 ± 7.07 | 64.88 |" in text
     assert "(paper): typed in from Seed 002, Table 3." in text
+
+
+def test_the_table_names_the_devices_that_measured_it():
+    one = [{**r, "device": "cpu (AMD EPYC, 1 thread)"} for r in RECORDS]
+    assert "Measured on cpu (AMD EPYC, 1 thread)." in ablation_markdown(one)
+    two = [{**one[0], "device": "cuda (NVIDIA T4)"}, *one[1:]]
+    assert (
+        "Measured on several devices: cuda (NVIDIA T4) (1 runs), cpu (AMD EPYC, 1 thread) (2 runs)"
+        in ablation_markdown(two)
+    )
+
+
+def test_device_name_names_the_cpu_and_threads(one_thread):
+    name = device_name(torch.device("cpu"))
+    assert name == f"cpu ({cpu_model()}, 1 thread)" and cpu_model()
 
 
 def test_figure_has_error_bars_and_the_paper():

@@ -13,6 +13,7 @@ from torch import nn
 
 from reidkit.data.batch import image_batch
 from reidkit.data.records import Record
+from reidkit.utils import cpu_model
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -80,9 +81,11 @@ def inference_ms(
 
 
 def device_name(device: torch.device) -> str:
+    """``"cuda (NVIDIA T4)"`` or ``"cpu (AMD EPYC, 1 thread)"``: what ran a measurement."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"{device.type} ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"{device.type} ({cpu_model()}, {threads} thread{'s' if threads > 1 else ''})"
 
 
 def profile_train_steps(trainer, steps: int = 3, warmup: int = 1):

@@ -193,6 +193,17 @@ def ablation_markdown(
     ]
     if frame.attrs.get("paper_source"):
         notes.append(f"(paper): typed in from {frame.attrs['paper_source']}.")
+    records = resolve(results, paper, metrics)[0]
+    devices = list(dict.fromkeys(r.get("device", "unknown") for r in records))
+    if len(devices) == 1:
+        notes.append(f"Measured on {devices[0]}.")
+    elif devices:
+        counts = ", ".join(
+            f"{d} ({sum(r.get('device', 'unknown') == d for r in records)} runs)" for d in devices
+        )
+        notes.append(
+            f"Measured on several devices: {counts}; compare times measured on one device only."
+        )
     if missing:
         total = len(load_folder(results)[1]["runs"])
         runs = ", ".join(f"{row} seed {seed}" for row, seed in missing)
