@@ -42,7 +42,9 @@ def test_a_part_finished_grid_is_saved_marked_and_finished_elsewhere(tmp_path, m
     assert chapter_ablation(first, "quick", root=root, log=lines.append) == saved
     assert lines[-1].endswith("2 of 4 runs so far")
     assert missing_runs(saved) == [("baseline", 1), ("no triplet", 1)]
-    note = "**Incomplete:** 2 of 4 runs finished; not yet run: baseline seed 1, no triplet seed 1."
+    note = (
+        "**Incomplete:** 2 of 4 runs finished; not yet run: baseline (seed 1); no triplet (seed 1)."
+    )
     assert note in ablation_markdown(saved)
     assert "(incomplete: 2 of 4 runs)" in ablation_figure(saved).layout.title.text
 

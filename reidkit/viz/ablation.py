@@ -206,7 +206,12 @@ def ablation_markdown(
         )
     if missing:
         total = len(load_folder(results)[1]["runs"])
-        runs = ", ".join(f"{row} seed {seed}" for row, seed in missing)
+        seeds: dict[str, list[str]] = {}
+        for row, seed in missing:
+            seeds.setdefault(row, []).append(str(seed))
+        runs = "; ".join(
+            f"{row} (seed{'s' if len(s) > 1 else ''} {', '.join(s)})" for row, s in seeds.items()
+        )
         notes.append(
             f"**Incomplete:** {total - len(missing)} of {total} runs finished; not yet run: {runs}."
         )
