@@ -7,9 +7,9 @@ sample standard deviations is "no measurable effect on our data".
     print("\n".join(step_lines(folder)))           # R1 and mAP, and the rows not measured yet
     row_steps(folder, against={"ACSA": "global"})  # a row built on another than the one above
 
-Runs of the same seed share their data, their batches and (up to the parts a row adds) their
-initialisation, so each step also lists the gain at every seed both rows have: a step whose sign
-changes from seed to seed is not one to build on, whatever its mean.
+Each step also lists the gain at every seed that both rows ran (the same seed for sampling and
+initialisation): a step whose sign changes from seed to seed is not one to build on, whatever
+its mean.
 """
 
 from __future__ import annotations
