@@ -73,3 +73,12 @@ def test_step_lines_name_the_rows_not_measured_yet():
     assert len(lines) == 1 and lines[0].startswith("+ B") and "vs 'base'" in lines[0]
     lines = step_lines(RECORDS)
     assert [line.split()[0:2] for line in lines] == [["+", "A"], ["+", "B"]] * 2
+
+
+def test_a_row_with_one_seed_gets_no_verdict():
+    (step,) = row_steps(RECORDS[:3] + RECORDS[3:4])  # "+ A" at seed 0 only
+    assert step.spread is None and step.measurable is None
+    assert step.gain == pytest.approx(15.0) and step.per_seed == pytest.approx({0: 20.0})
+    assert step_line(step).endswith(
+        "+15.00 vs 'base': no verdict, a row has one seed (per seed: +20.0)"
+    )

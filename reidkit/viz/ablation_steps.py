@@ -28,12 +28,14 @@ class Step:
     base: str
     metric: str
     gain: float  # the difference of the two rows' means
-    spread: float  # the larger of the two rows' sample standard deviations (0 with one seed)
+    spread: float | None  # the larger of the two rows' sample standard deviations; None when
+    # a row has a single seed, which has no spread to judge a gain against
     per_seed: dict[int, float]  # the gain at each seed that both rows have
 
     @property
-    def measurable(self) -> bool:
-        return abs(self.gain) > self.spread
+    def measurable(self) -> bool | None:
+        """Whether the gain is beyond the seed spread; None with a single seed in a row."""
+        return None if self.spread is None else abs(self.gain) > self.spread
 
 
 def row_steps(
@@ -61,7 +63,9 @@ def row_steps(
                 base=base,
                 metric=metric,
                 gain=mine["mean"] - theirs["mean"],
-                spread=max(mine["std"] or 0.0, theirs["std"] or 0.0),
+                spread=None
+                if mine["std"] is None or theirs["std"] is None
+                else max(mine["std"], theirs["std"]),
                 per_seed={s: by_seed[row, s] - by_seed[base, s] for s in seeds},
             )
         )
@@ -70,12 +74,12 @@ def row_steps(
 
 def step_line(step: Step, width: int = 24) -> str:
     """One line: the gain, the spread, the verdict and the gain at each seed."""
-    verdict = "beyond the seed spread" if step.measurable else "no measurable effect"
     seeds = ", ".join(f"{gain:+.1f}" for gain in step.per_seed.values())
-    return (
-        f"{step.row:{width}s} {step.metric} {step.gain:+6.2f} vs {step.base!r}, "
-        f"spread {step.spread:.2f}: {verdict} (per seed: {seeds})"
-    )
+    head = f"{step.row:{width}s} {step.metric} {step.gain:+6.2f} vs {step.base!r}"
+    if step.spread is None:
+        return f"{head}: no verdict, a row has one seed (per seed: {seeds})"
+    verdict = "beyond the seed spread" if step.measurable else "no measurable effect"
+    return f"{head}, spread {step.spread:.2f}: {verdict} (per seed: {seeds})"
 
 
 def step_lines(
