@@ -64,9 +64,18 @@ def load_folder(folder: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any
 
 def missing_runs(folder: str | Path) -> list[tuple[str, int]]:
     """The (row, seed) pairs of the folder's grid that have no result yet, in grid order."""
-    records, spec = load_folder(folder)
+    return grid_progress(folder)[1]
+
+
+def grid_progress(results: Results) -> tuple[int, list[tuple[str, int]]]:
+    """(runs in the grid, the missing ones) of an ablation folder; (len, []) for records."""
+    if not isinstance(results, (str, Path)):
+        return len(results), []
+    records, spec = load_folder(results)
     done = {(r["row"], r["seed"]) for r in records}
-    return [(r["row"], r["seed"]) for r in spec["runs"] if (r["row"], r["seed"]) not in done]
+    return len(spec["runs"]), [
+        (r["row"], r["seed"]) for r in spec["runs"] if (r["row"], r["seed"]) not in done
+    ]
 
 
 def resolve(
@@ -186,7 +195,7 @@ def ablation_markdown(
 ) -> str:
     """:func:`ablation_table` as Markdown, with a title and a note on what the numbers are."""
     frame = ablation_table(results, paper, metrics)
-    missing = missing_runs(results) if isinstance(results, (str, Path)) else []
+    total, missing = grid_progress(results)
     notes = [
         "Ours: mean ± sample standard deviation over n seeds, in percent; params: parameters "
         "used by forward_embedding, in millions; ms/img bB: inference time per image at batch B.",
@@ -205,7 +214,6 @@ def ablation_markdown(
             f"Measured on several devices: {counts}; compare times measured on one device only."
         )
     if missing:
-        total = len(load_folder(results)[1]["runs"])
         seeds: dict[str, list[str]] = {}
         for row, seed in missing:
             seeds.setdefault(row, []).append(str(seed))
@@ -277,9 +285,8 @@ def ablation_figure(
                 col=col,
             )
         figure.update_yaxes(title_text=f"{metric} (%)", rangemode="tozero", row=1, col=col)
-    missing = missing_runs(results) if isinstance(results, (str, Path)) else []
+    total, missing = grid_progress(results)
     if title is None and missing:
-        total = len(load_folder(results)[1]["runs"])
         title = f"{name} (incomplete: {total - len(missing)} of {total} runs)"
     figure.update_layout(title=title or name, height=380, margin={"t": 60, "b": 40})
     return figure
