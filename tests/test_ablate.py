@@ -217,7 +217,7 @@ def test_the_table_names_the_devices_that_measured_it():
     assert "Measured on cpu (AMD EPYC, 1 thread)." in ablation_markdown(one)
     two = [{**one[0], "device": "cuda (NVIDIA T4)"}, *one[1:]]
     assert (
-        "Measured on several devices: cuda (NVIDIA T4) (1 runs), cpu (AMD EPYC, 1 thread) (2 runs)"
+        "Measured on several devices: cuda (NVIDIA T4) (1 run), cpu (AMD EPYC, 1 thread) (2 runs)"
         in ablation_markdown(two)
     )
 

@@ -207,9 +207,8 @@ def ablation_markdown(
     if len(devices) == 1:
         notes.append(f"Measured on {devices[0]}.")
     elif devices:
-        counts = ", ".join(
-            f"{d} ({sum(r.get('device', 'unknown') == d for r in records)} runs)" for d in devices
-        )
+        tally = {d: sum(r.get("device", "unknown") == d for r in records) for d in devices}
+        counts = ", ".join(f"{d} ({n} run{'s' * (n != 1)})" for d, n in tally.items())
         notes.append(
             f"Measured on several devices: {counts}; compare times measured on one device only."
         )
