@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
+        "--retime",
+        action="store_true",
+        help="train nothing: time the finished runs' inference again, one after the other, "
+        "and rewrite their ms/img (run it on an otherwise idle machine)",
+    )
+    parser.add_argument(
         "--save-results",
         action="store_true",
         help="copy the results into reidkit/results/ablations/ (what the chapters show)",
@@ -43,16 +49,25 @@ def run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec, out=args.out)
     print(f"ablation {spec.name!r}: {len(spec.rows)} rows x {len(spec.seeds)} seeds -> {spec.out}")
-    run_ablation(
-        spec,
-        rows=args.rows,
-        seeds=args.seeds,
-        progress=not args.no_progress,
-        rerun_changed=args.rerun_changed,
-        dry_run=args.dry_run,
-        reuse=args.reuse,
-        log=lambda line: print(line, flush=True),
-    )
+    if args.retime and (args.dry_run or args.reuse or args.rerun_changed):
+        raise SystemExit(
+            "reidkit ablate: --retime trains nothing; drop --dry-run, --reuse and --rerun-changed"
+        )
+    if args.retime:
+        from reidkit.train.retime import retime_runs
+
+        retime_runs(spec, args.rows, args.seeds, log=lambda line: print(line, flush=True))
+    else:
+        run_ablation(
+            spec,
+            rows=args.rows,
+            seeds=args.seeds,
+            progress=not args.no_progress,
+            rerun_changed=args.rerun_changed,
+            dry_run=args.dry_run,
+            reuse=args.reuse,
+            log=lambda line: print(line, flush=True),
+        )
     if not args.dry_run:
         print()
         print(ablation_markdown(spec.out))

@@ -44,6 +44,9 @@ includes the seed) need not train again: ``reuse=[folder]`` (``--reuse FOLDER``)
 line, with this spec's row name and ``reused_from`` naming the run folder it came from (e.g.
 seed 002's Tables 3 and 4 share two rows).
 
+``--retime`` (:mod:`reidkit.train.retime`) trains nothing: it times the finished runs' inference
+again, one after the other, so that times measured under different loads become comparable.
+
 Several runners may share one output folder, e.g. one per GPU or per CPU core
 (``CUDA_VISIBLE_DEVICES=1 reidkit ablate SPEC``): each run is locked while it trains
 (``<out>/.locks/``), a runner skips the runs another one is training and takes the next, and

@@ -212,6 +212,13 @@ def ablation_markdown(
         notes.append(
             f"Measured on several devices: {counts}; compare times measured on one device only."
         )
+    retimed = sum("retimed" in r for r in records)
+    if retimed:
+        which = "every run" if retimed == len(records) else f"{retimed} of {len(records)} runs"
+        notes.append(
+            f"ms/img of {which}: timed again after training, one run at a time "
+            "(`reidkit ablate --retime`)."
+        )
     if missing:
         seeds: dict[str, list[str]] = {}
         for row, seed in missing:
