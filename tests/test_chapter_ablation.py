@@ -2,7 +2,7 @@
 
 import pytest
 
-from reidkit.train.ablate import run_ablation
+from reidkit.train.ablate import AblationError, run_ablation
 from reidkit.train.ablation_spec import load_spec
 from reidkit.train.chapter_ablation import chapter_ablation, committed_results, save_results
 from reidkit.viz.ablation import ablation_figure, ablation_markdown, missing_runs
@@ -22,6 +22,28 @@ def test_smoke_runs_other_profiles_show_what_was_saved(tmp_path, monkeypatch):
     assert saved.name == "smoke-ablation-triplet-loss-quick"
     assert chapter_ablation(spec, "quick", root=root, log=lines.append) == saved
     assert ablation_markdown(saved) == ablation_markdown(spec.out)  # the same table
+
+
+def test_smoke_reruns_runs_an_older_spec_made(tmp_path, monkeypatch):
+    """A learner's smoke runs from an earlier version are rerun, not an error; elsewhere the
+    changed runs are named and nothing is deleted."""
+    monkeypatch.setenv("REIDKIT_CACHE", str(tmp_path / "cache"))
+    text = open("configs/ablations/smoke.yaml", encoding="utf-8").read()
+    (tmp_path / "old.yaml").write_text(text.replace("seeds: [0, 1]", "seeds: [0]"))
+    (tmp_path / "new.yaml").write_text(
+        text.replace("seeds: [0, 1]", "seeds: [0]").replace(
+            "baseline.loss.triplet: none", "baseline.loss.label_smoothing: 0.0"
+        )
+    )
+    old = load_spec(tmp_path / "old.yaml", out=str(tmp_path / "out"))
+    new = load_spec(tmp_path / "new.yaml", out=str(tmp_path / "out"))
+    run_ablation(old, progress=False, log=lambda line: None)
+    with pytest.raises(AblationError, match="'no triplet' seed 0"):
+        chapter_ablation(new, "quick", run=True)
+    assert chapter_ablation(new, "smoke") == new.out
+    assert missing_runs(new.out) == []
+    rows = [line for line in (new.out / "results.jsonl").read_text().splitlines() if line]
+    assert len(rows) == 2 and all('"config_hash"' in line for line in rows)
 
 
 def test_saving_before_running_names_the_folder(tmp_path):

@@ -24,7 +24,8 @@ from reidkit.models.crossvit_pretrained import (
     timm_crossvit_key,
 )
 from reidkit.models.pretrained import resize_pos_embed
-from reidkit.models.vit import attention_path, set_fused_attention
+from reidkit.models.stem import ConvPyramid
+from reidkit.models.vit import attention_path, create_vit, set_fused_attention
 
 timm = pytest.importorskip("timm")
 TOL = 1e-5
@@ -177,6 +178,60 @@ def test_whole_model_paths_agree_and_intermediates():
     assert small.shape == (2, 2, 1, 1 + 4 * 2)  # small CLS over [itself; 4x2 large patches]
     assert large.shape == (2, 2, 1, 1 + 8 * 4)  # large CLS over [itself; 8x4 small patches]
     assert_close_features(out.features, fused)
+
+
+def test_conv_pyramid_taps_one_cnn_at_each_patch_size():
+    torch.manual_seed(0)
+    stem = ConvPyramid((64, 32), (8, 16), 3, (32, 64), (16, 32, 64, 64)).eval()
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        small, large = stem(x)
+        maps = [x]
+        for stage in stem.stages:
+            maps.append(stage(maps[-1]))
+        by_hand = [proj(maps[k]).flatten(2).transpose(1, 2) for proj, k in zip(stem.proj, (3, 4))]
+    assert stem.grid_sizes == [(8, 4), (4, 2)]
+    assert small.shape == (2, 8 * 4, 32) and large.shape == (2, 4 * 2, 64)  # (B, N_b, D_b)
+    assert torch.allclose(small, by_hand[0], atol=1e-6)  # the stride-8 map (after stage 3)
+    assert torch.allclose(large, by_hand[1], atol=1e-6)  # the stride-16 map, same CNN
+    with pytest.raises(ValueError, match="one width per stride-2 stage"):
+        ConvPyramid((64, 32), (8, 16), 3, (32, 64), (16, 32, 64))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ConvPyramid((72, 32), (8, 16), 3, (32, 64), (16, 32, 64, 64))
+    with pytest.raises(ValueError, match="built for"):
+        stem(torch.randn(1, 3, 32, 32))
+
+
+def test_hybrid_crossvit_paths_agree_and_it_trains_a_step():
+    torch.manual_seed(0)
+    model = create_crossvit("crossvit_hybrid_nano", img_size=(64, 32), num_classes=5).eval()
+    assert isinstance(model.patch_embed, ConvPyramid)
+    assert model.grids == [(8, 4), (4, 2)]
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        fused = model.forward_features(x)
+        with attention_path(model, fused=False):
+            explicit = model.forward_features(x)
+    assert [tuple(z.shape) for z in fused] == [(2, 1 + 32, 32), (2, 1 + 8, 64)]
+    assert_close_features(fused, explicit)
+    model.train()
+    model(torch.randn(4, 3, 64, 32)).sum().backward()
+    assert model.patch_embed.stages[0][0].weight.grad.abs().sum() > 0  # the stem learns
+    with pytest.raises(ValueError, match="share one stem"):
+        create_crossvit("crossvit_hybrid_nano", img_size=(64, 32), img_scales=(1.0, 0.5))
+
+
+def test_quick_hybrid_crossvit_extends_the_quick_hybrid_vit():
+    """crossvit_hybrid_cpu = vit_hybrid_cpu's stem and transformer as its large-patch branch,
+    plus a small-patch branch and the CLS fusion (what chapter 8's '+ CrossViT' adds)."""
+    crossvit = create_crossvit(PROFILE_CROSSVIT["quick"], img_size=(128, 64))
+    vit = create_vit("vit_hybrid_cpu", img_size=(128, 64))
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    assert count(crossvit.patch_embed.stages) == count(vit.patch_embed.cnn)
+    config = CROSSVIT_CONFIGS[PROFILE_CROSSVIT["quick"]]
+    assert config.embed_dims[1] == vit.embed_dim
+    assert config.depths[1] * config.num_blocks == len(vit.blocks)
+    assert crossvit.grids[1] == vit.patch_embed.grid_size
 
 
 def test_patch_module_hook_changes_the_embedding():

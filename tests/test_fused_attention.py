@@ -75,7 +75,7 @@ def test_a_vit_name_as_crossvit_backbone_is_refused():
 
 
 def test_profile_options_follow_the_profile():
-    for name, crossvit in [("smoke", "crossvit_nano"), ("quick", "crossvit_cpu")]:
+    for name, crossvit in [("smoke", "crossvit_hybrid_nano"), ("quick", "crossvit_hybrid_cpu")]:
         profile = get_profile(name)
         config = config_from_profile(profile, method="fused_attention")
         model = config.options.model

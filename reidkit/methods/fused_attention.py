@@ -31,7 +31,7 @@ from reidkit.typed import Checked, bounded
 class FusedModelOptions(Checked):
     crossvit: bool = True  # False: chapter 4's single-branch ViT (Table 3's rows without it)
     csa: bool = True  # channel + spatial attention on the patch tokens
-    crossvit_backbone: str = "crossvit_cpu"  # reidkit.models.crossvit.CROSSVIT_CONFIGS
+    crossvit_backbone: str = "crossvit_hybrid_cpu"  # reidkit.models.crossvit.CROSSVIT_CONFIGS
     vit_backbone: str = "vit_hybrid_cpu"  # the backbone when crossvit is off
     # None | "timm" (hub) | a local .safetensors timm state dict, for the backbone in use
     pretrained: str | None = None

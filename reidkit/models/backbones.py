@@ -5,9 +5,9 @@ A backbone has the timm interface: ``forward_features(images) -> tokens or featu
 ``num_features``. Names:
 
 * one of ours (``reidkit.models.vit.VIT_CONFIGS``: ``vit_small``, ``vit_hybrid_cpu``, ...);
-* a CrossViT (``reidkit.models.crossvit.CROSSVIT_CONFIGS``: ``crossvit_cpu``, ``crossvit_small``,
-  ...): ``forward_features`` gives the two branches' tokens (a list), ``forward_head`` the
-  concatenated CLS tokens;
+* a CrossViT (``reidkit.models.crossvit.CROSSVIT_CONFIGS``: ``crossvit_hybrid_cpu``,
+  ``crossvit_small``, ...): ``forward_features`` gives the two branches' tokens (a list),
+  ``forward_head`` the concatenated CLS tokens;
 * ``timm:<model name>``: any timm architecture (``timm:resnet18``,
   ``timm:vit_small_patch16_224``), built without downloading anything.
 

@@ -14,6 +14,13 @@ and 224x224 branch images, so the features match timm's ``crossvit_*_240`` to fl
 A 256x128 re-id input gives 252x120 (21x10 patches of 12) and 224x112 (14x7 patches of 16).
 Parameter names are timm's, so a timm state dict loads strictly
 (``reidkit.models.crossvit_pretrained``).
+
+Hybrids. From scratch a linear patch embedding learns slowly (chapter 4's reason for the CPU
+profiles' hybrid ViT), so ``stem_widths`` can replace the two patch embeddings by one small CNN
+whose stride-8 and stride-16 maps give the two branches' tokens
+(``reidkit.models.stem.ConvPyramid``). ``crossvit_hybrid_nano`` and ``crossvit_hybrid_cpu``
+are what ``smoke`` and ``quick`` train, so chapter 8 compares a hybrid ViT with a hybrid
+CrossViT of the same stem, not a conv stem with a linear one.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reidkit.models.cross_attention import MultiScaleBlock
+from reidkit.models.stem import ConvPyramid
 from reidkit.models.vit import PatchEmbed, attention_path, pair
 
 
@@ -40,18 +48,32 @@ class CrossViTConfig:
     patch_sizes: tuple[int, int] = (12, 16)
     img_scales: tuple[float, float] = (1.0, 224 / 240)
     mlp_ratios: tuple[float, float] = (4.0, 4.0)
+    stem_widths: tuple[int, ...] = ()  # non-empty: a hybrid, tokens from one ConvPyramid
 
 
 CROSSVIT_CONFIGS: dict[str, CrossViTConfig] = {
     # CPU sizes, trained from scratch: patches 8 and 16 divide 64x32 and 128x64 exactly.
-    "crossvit_nano": CrossViTConfig((32, 64), (1, 2), (2, 2), 2, (8, 16), (1.0, 1.0)),  # smoke
-    "crossvit_cpu": CrossViTConfig((96, 192), (1, 2), (3, 3), 3, (8, 16), (1.0, 1.0)),  # quick
+    "crossvit_nano": CrossViTConfig((32, 64), (1, 2), (2, 2), 2, (8, 16), (1.0, 1.0)),
+    "crossvit_cpu": CrossViTConfig((96, 192), (1, 2), (3, 3), 3, (8, 16), (1.0, 1.0)),
+    # Hybrids for quick (and smoke): vit_hybrid_cpu's conv stem, and a large-patch branch of that
+    # ViT's width and depth (4 blocks of 192; nano: 2 of 64, as vit_hybrid_nano), so CrossViT
+    # adds a small-patch branch and the CLS fusion to the baseline's ViT.
+    "crossvit_hybrid_nano": CrossViTConfig(
+        (32, 64), (1, 2), (2, 2), 1, (8, 16), (1.0, 1.0), stem_widths=(16, 32, 64, 64)
+    ),
+    "crossvit_hybrid_cpu": CrossViTConfig(
+        (96, 192), (1, 2), (3, 3), 2, (8, 16), (1.0, 1.0), stem_widths=(32, 64, 128, 256)
+    ),
     # METHODS.md section 3 = timm's crossvit_{tiny,small,base}_240 (pretrained weights exist).
     "crossvit_tiny": CrossViTConfig((96, 192), (1, 4), (3, 3)),
     "crossvit_small": CrossViTConfig((192, 384), (1, 4), (6, 6)),
     "crossvit_base": CrossViTConfig((384, 768), (1, 4), (12, 12)),
 }
-PROFILE_CROSSVIT = {"smoke": "crossvit_nano", "quick": "crossvit_cpu", "full": "crossvit_small"}
+PROFILE_CROSSVIT = {
+    "smoke": "crossvit_hybrid_nano",
+    "quick": "crossvit_hybrid_cpu",
+    "full": "crossvit_small",
+}
 
 
 def branch_image_sizes(
@@ -104,9 +126,12 @@ class CrossViT(nn.Module):
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         global_pool: str = "token",
+        stem_widths: tuple[int, ...] = (),
     ) -> None:
         """Arguments as ``VisionTransformer``'s, per branch where they are pairs;
-        ``drop_path_rate`` rises linearly over the blocks of the larger branch, as timm's."""
+        ``drop_path_rate`` rises linearly over the blocks of the larger branch, as timm's.
+        ``stem_widths`` non-empty: both branches' tokens come from one ``ConvPyramid`` of
+        these widths (then both branches must see the image at scale 1)."""
         super().__init__()
         if global_pool not in ("token", "avg"):
             raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}")
@@ -119,14 +144,27 @@ class CrossViT(nn.Module):
         self.num_features = sum(embed_dims)
         self.patch_sizes = tuple(patch_sizes)
         self.branch_sizes = branch_image_sizes(self.img_size, patch_sizes, img_scales)
-        self.patch_embed = nn.ModuleList(
-            PatchEmbed(size, p, p, in_chans, d)
-            for size, p, d in zip(self.branch_sizes, patch_sizes, embed_dims)
-        )
-        self.grids = [embed.grid_size for embed in self.patch_embed]
-        for b, (embed, dim) in enumerate(zip(self.patch_embed, embed_dims)):  # timm's names
+        self.patch_embed: nn.ModuleList | ConvPyramid
+        if stem_widths:
+            if any(size != self.img_size for size in self.branch_sizes):
+                raise ValueError(
+                    f"a hybrid CrossViT's branches share one stem, so they must see the "
+                    f"{self.img_size} image itself; got branch sizes {self.branch_sizes} "
+                    f"(img_scales {img_scales}, patch_sizes {patch_sizes})"
+                )
+            self.patch_embed = ConvPyramid(
+                self.img_size, tuple(patch_sizes), in_chans, tuple(embed_dims), tuple(stem_widths)
+            )
+            self.grids = list(self.patch_embed.grid_sizes)
+        else:
+            self.patch_embed = nn.ModuleList(
+                PatchEmbed(size, p, p, in_chans, d)
+                for size, p, d in zip(self.branch_sizes, patch_sizes, embed_dims)
+            )
+            self.grids = [embed.grid_size for embed in self.patch_embed]
+        for b, (grid, dim) in enumerate(zip(self.grids, embed_dims)):  # timm's names
             self.register_parameter(f"cls_token_{b}", nn.Parameter(torch.zeros(1, 1, dim)))
-            pos = nn.Parameter(torch.zeros(1, 1 + embed.num_patches, dim))
+            pos = nn.Parameter(torch.zeros(1, 1 + grid[0] * grid[1], dim))
             self.register_parameter(f"pos_embed_{b}", pos)
         self.pos_drop = nn.Dropout(pos_drop_rate)
         per_block = max(depths)
@@ -182,17 +220,25 @@ class CrossViT(nn.Module):
             modules = [make(b, d, g) for b, (d, g) in enumerate(zip(self.embed_dims, self.grids))]
             self.blocks[k].patch_modules = nn.ModuleList(modules)
 
+    def scale_image(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+        """The image a branch sees: timm's scale_image (bicubic, no antialiasing) if resized."""
+        if size == self.img_size:
+            return x
+        return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+
     def embed(self, x: Tensor) -> list[Tensor]:
         """Eq. 1 per branch: images (B, C, H, W) -> [(B, 1+N_0, D_0), (B, 1+N_1, D_1)]."""
         if tuple(x.shape[-2:]) != self.img_size:
             raise ValueError(f"CrossViT built for {self.img_size} images, got {tuple(x.shape)}")
+        if isinstance(self.patch_embed, ConvPyramid):
+            branch_patches = self.patch_embed(x)  # [(B, N_0, D_0), (B, N_1, D_1)]
+        else:
+            branch_patches = [
+                embed(self.scale_image(x, size))  # (B, N_b, D_b)
+                for embed, size in zip(self.patch_embed, self.branch_sizes)
+            ]
         tokens = []
-        for b, (embed, size) in enumerate(zip(self.patch_embed, self.branch_sizes)):
-            if size != self.img_size:  # timm's scale_image: bicubic, no antialiasing
-                scaled = F.interpolate(x, size=size, mode="bicubic", align_corners=False)
-            else:
-                scaled = x
-            patches = embed(scaled)  # (B, N_b, D_b)
+        for b, patches in enumerate(branch_patches):
             cls = self.cls_token(b).expand(x.shape[0], -1, -1)  # (B, 1, D_b)
             z = torch.cat([cls, patches], dim=1) + self.pos_embed(b)  # (B, 1+N_b, D_b)
             tokens.append(self.pos_drop(z))
@@ -264,6 +310,7 @@ def create_crossvit(
         "patch_sizes": c.patch_sizes,
         "img_scales": c.img_scales,
         "mlp_ratios": c.mlp_ratios,
+        "stem_widths": c.stem_widths,
     }
     kwargs.update(overrides)
     return CrossViT(img_size=img_size, num_classes=num_classes, **kwargs)

@@ -36,7 +36,7 @@ def build_fused_attention_model(
     img_size: tuple[int, int],
     crossvit: bool = True,
     csa: bool = True,
-    crossvit_backbone: str = "crossvit_cpu",
+    crossvit_backbone: str = "crossvit_hybrid_cpu",
     vit_backbone: str = "vit_hybrid_cpu",
     pretrained: str | None = None,
     drop_path_rate: float = 0.0,

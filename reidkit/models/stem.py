@@ -106,3 +106,59 @@ class ConvStem(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W), stored as NHWC
         x = self.proj(self.cnn(x))  # (B, D, grid_h, grid_w)
         return x.flatten(2).transpose(1, 2)  # (B, N, D), positions in row-major order
+
+
+class ConvPyramid(nn.Module):
+    """Images (B, C, H, W) -> one token sequence per patch size, from one small CNN.
+
+    The stages are ``ConvStem``'s (``widths[i]`` channels after stage i, total stride 2^(i+1));
+    the tokens of patch size p are the map after stage log2(p), projected by a 1x1 convolution
+    to that output's width. A hybrid CrossViT takes its small-patch tokens at stride 8 and its
+    large-patch tokens at stride 16 of the same CNN, so it costs one stem, as the hybrid ViT.
+    """
+
+    def __init__(
+        self,
+        img_size: tuple[int, int],
+        patch_sizes: tuple[int, ...],
+        in_chans: int,
+        embed_dims: tuple[int, ...],
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        blocks: int = 2,
+    ) -> None:
+        super().__init__()
+        taps = [math.log2(p) for p in patch_sizes]
+        if any(t != int(t) or t < 1 for t in taps) or len(widths) != int(max(taps)):
+            raise ValueError(
+                f"a conv pyramid for patch sizes {patch_sizes} needs powers of two and one width "
+                f"per stride-2 stage up to the largest (log2 {int(max(taps))}); got widths {widths}"
+            )
+        height, width = img_size
+        if height % max(patch_sizes) or width % max(patch_sizes):
+            raise ValueError(f"img_size {img_size} must be a multiple of {max(patch_sizes)}")
+        self.img_size = img_size
+        self.taps = [int(t) - 1 for t in taps]  # index of the stage whose map gives the tokens
+        self.grid_sizes = [(height // p, width // p) for p in patch_sizes]
+        first = nn.Sequential(
+            nn.Conv2d(in_chans, widths[0], 3, 2, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
+        later = [
+            nn.Sequential(ResidualBlock(a, b, 2), *[ResidualBlock(b, b) for _ in range(blocks - 1)])
+            for a, b in zip(widths, widths[1:])
+        ]
+        self.stages = nn.ModuleList([first, *later])
+        self.proj = nn.ModuleList(
+            nn.Conv2d(widths[t], d, kernel_size=1) for t, d in zip(self.taps, embed_dims)
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        check_image_size(x, self.img_size)
+        x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W), stored as NHWC
+        maps = []
+        for stage in self.stages:
+            x = stage(x)  # (B, widths[i], H / 2^(i+1), W / 2^(i+1))
+            maps.append(x)
+        # each (B, D_b, grid_h, grid_w) -> (B, N_b, D_b), positions in row-major order
+        return [proj(maps[t]).flatten(2).transpose(1, 2) for proj, t in zip(self.proj, self.taps)]

@@ -62,9 +62,11 @@ def chapter_ablation(
 ) -> Path | None:
     """The folder whose table a chapter shows, or None (with a line saying how to make it).
 
-    ``run`` defaults to running in ``smoke`` only; elsewhere the committed results are shown."""
+    ``run`` defaults to running in ``smoke`` only; elsewhere the committed results are shown.
+    In ``smoke`` the runs are tiny, so those that an earlier version of the spec or of the
+    library made are deleted and rerun; in other profiles such runs stop it with their names."""
     if run if run is not None else profile == "smoke":
-        run_ablation(spec, progress=False, log=lambda line: None)
+        run_ablation(spec, progress=False, rerun_changed=profile == "smoke", log=lambda line: None)
         return spec.out
     found = committed_results(spec, profile, root)
     if found is not None:
