@@ -17,6 +17,7 @@ from reidkit.models.crossvit import (
     PROFILE_CROSSVIT,
     branch_image_sizes,
     create_crossvit,
+    profile_crossvit,
 )
 from reidkit.models.crossvit_pretrained import (
     crossvit_from_timm,
@@ -221,17 +222,34 @@ def test_hybrid_crossvit_paths_agree_and_it_trains_a_step():
         create_crossvit("crossvit_hybrid_nano", img_size=(64, 32), img_scales=(1.0, 0.5))
 
 
-def test_quick_hybrid_crossvit_extends_the_quick_hybrid_vit():
-    """crossvit_hybrid_cpu = vit_hybrid_cpu's stem and transformer as its large-patch branch,
-    plus a small-patch branch and the CLS fusion (what chapter 8's '+ CrossViT' adds)."""
-    crossvit = create_crossvit(PROFILE_CROSSVIT["quick"], img_size=(128, 64))
-    vit = create_vit("vit_hybrid_cpu", img_size=(128, 64))
+@pytest.mark.parametrize(
+    "crossvit_name, vit_name, img_size",
+    [
+        ("crossvit_hybrid_cpu", "vit_hybrid_cpu", (128, 64)),
+        ("crossvit_hybrid_gpu", "vit_hybrid_gpu", (256, 128)),
+    ],
+)
+def test_hybrid_crossvit_extends_the_hybrid_vit(crossvit_name, vit_name, img_size):
+    """A hybrid CrossViT = the hybrid ViT's stem and transformer as its large-patch branch, plus
+    a small-patch branch and the CLS fusion (what chapter 8's '+ CrossViT' adds)."""
+    crossvit = create_crossvit(crossvit_name, img_size=img_size)
+    vit = create_vit(vit_name, img_size=img_size)
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     assert count(crossvit.patch_embed.stages) == count(vit.patch_embed.cnn)
-    config = CROSSVIT_CONFIGS[PROFILE_CROSSVIT["quick"]]
+    config = CROSSVIT_CONFIGS[crossvit_name]
     assert config.embed_dims[1] == vit.embed_dim
+    assert config.num_heads[1] == vit.blocks[0].attn.num_heads
     assert config.depths[1] * config.num_blocks == len(vit.blocks)
     assert crossvit.grids[1] == vit.patch_embed.grid_size
+
+
+def test_each_profile_trains_a_crossvit_that_can_learn():
+    assert profile_crossvit("smoke", None) == PROFILE_CROSSVIT["smoke"] == "crossvit_hybrid_nano"
+    assert profile_crossvit("quick", None) == PROFILE_CROSSVIT["quick"] == "crossvit_hybrid_cpu"
+    # full fine-tunes timm's CrossViT-S; from scratch (no hub, or a ViT weights file) a hybrid
+    assert profile_crossvit("full", "timm") == "crossvit_small"
+    assert profile_crossvit("full", None) == "crossvit_hybrid_gpu"
+    assert profile_crossvit("full", "/weights/vit_small.safetensors") == "crossvit_hybrid_gpu"
 
 
 def test_patch_module_hook_changes_the_embedding():

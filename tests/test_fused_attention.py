@@ -83,6 +83,17 @@ def test_profile_options_follow_the_profile():
         assert config.options.loss.triplet == "weighted_hinge"  # eq. 15
         assert config.options.loss.margin == 1.0  # the paper's alpha
         assert config.options.loss.triplet_start_epoch == profile.epochs / 4
+    # full without ImageNet weights: both backbones are hybrids trained from scratch
+    scratch = get_profile("full").replace(pretrained=None, backbone="vit_hybrid_gpu")
+    model = get_method("fused_attention").profile_options(scratch).model
+    assert (model.crossvit_backbone, model.vit_backbone, model.pretrained) == (
+        "crossvit_hybrid_gpu",
+        "vit_hybrid_gpu",
+        None,
+    )
+    with_timm = get_profile("full").replace(pretrained="timm")
+    model = get_method("fused_attention").profile_options(with_timm).model
+    assert (model.crossvit_backbone, model.pretrained) == ("crossvit_small", "timm")
     assert get_method("fused_attention").task == "visible-infrared"
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from reidkit.methods.baseline import BaselineLossOptions, BaselineObjective
 from reidkit.methods.registry import Method, register_method
 from reidkit.models.baseline import CrossModalBaseline
-from reidkit.models.crossvit import PROFILE_CROSSVIT
+from reidkit.models.crossvit import profile_crossvit
 from reidkit.models.fused_attention import build_fused_attention_model
 from reidkit.typed import Checked, bounded
 
@@ -69,15 +69,15 @@ def build_model(config, num_classes: int) -> CrossModalBaseline:
 
 
 def profile_options(profile) -> FusedAttentionOptions:
-    """The profile's sizes: its CrossViT (nano / cpu / small) and its ViT; pretrained weights
-    only where the profile found timm's on the hub (a local file named by the profile is a ViT
-    state dict, which a CrossViT cannot load). The triplet joins after a quarter of the epochs,
-    as in chapter 4."""
+    """The profile's sizes: its CrossViT (``profile_crossvit``: hybrid nano / cpu, timm's small,
+    or the GPU hybrid from scratch) and its ViT; pretrained weights only where the profile found
+    timm's on the hub (a local file named by the profile is a ViT state dict, which a CrossViT
+    cannot load). The triplet joins after a quarter of the epochs, as in chapter 4."""
     loss = paper_loss()
     loss.triplet_start_epoch = profile.epochs / 4
     return FusedAttentionOptions(
         model=FusedModelOptions(
-            crossvit_backbone=PROFILE_CROSSVIT[profile.name],
+            crossvit_backbone=profile_crossvit(profile.name, profile.pretrained),
             vit_backbone=profile.backbone,
             pretrained="timm" if profile.pretrained == "timm" else None,
         ),

@@ -19,8 +19,9 @@ Hybrids. From scratch a linear patch embedding learns slowly (chapter 4's reason
 profiles' hybrid ViT), so ``stem_widths`` can replace the two patch embeddings by one small CNN
 whose stride-8 and stride-16 maps give the two branches' tokens
 (``reidkit.models.stem.ConvPyramid``). ``crossvit_hybrid_nano`` and ``crossvit_hybrid_cpu``
-are what ``smoke`` and ``quick`` train, so chapter 8 compares a hybrid ViT with a hybrid
-CrossViT of the same stem, not a conv stem with a linear one.
+are what ``smoke`` and ``quick`` train, and ``crossvit_hybrid_gpu`` what ``full`` trains when
+no ImageNet weights can be had (``profile_crossvit``), so chapter 8 compares a hybrid ViT with
+a hybrid CrossViT of the same stem, not a conv stem with a linear one.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ CROSSVIT_CONFIGS: dict[str, CrossViTConfig] = {
     "crossvit_hybrid_cpu": CrossViTConfig(
         (96, 192), (1, 2), (3, 3), 2, (8, 16), (1.0, 1.0), stem_widths=(32, 64, 128, 256)
     ),
+    # full's CrossViT when it trains from scratch: vit_hybrid_gpu's stem, and 6 blocks of 384 in
+    # the large-patch branch (that ViT's width and depth) beside a 192-wide small-patch branch.
+    "crossvit_hybrid_gpu": CrossViTConfig(
+        (192, 384), (1, 2), (6, 6), 3, (8, 16), (1.0, 1.0), stem_widths=(32, 64, 128, 256)
+    ),
     # METHODS.md section 3 = timm's crossvit_{tiny,small,base}_240 (pretrained weights exist).
     "crossvit_tiny": CrossViTConfig((96, 192), (1, 4), (3, 3)),
     "crossvit_small": CrossViTConfig((192, 384), (1, 4), (6, 6)),
@@ -72,8 +78,18 @@ CROSSVIT_CONFIGS: dict[str, CrossViTConfig] = {
 PROFILE_CROSSVIT = {
     "smoke": "crossvit_hybrid_nano",
     "quick": "crossvit_hybrid_cpu",
-    "full": "crossvit_small",
+    "full": "crossvit_small",  # with timm's ImageNet weights; else crossvit_hybrid_gpu
 }
+
+
+def profile_crossvit(profile_name: str, pretrained: str | None) -> str:
+    """The CrossViT a profile trains. ``full`` fine-tunes timm's ``crossvit_small`` when its
+    (resolved) ``pretrained`` is ``"timm"``; otherwise its CrossViT starts from scratch, and from
+    scratch a linear patch embedding stays near chance in a chapter's schedule, so it trains
+    ``crossvit_hybrid_gpu`` (as ``full`` falls back from ViT-S to ``vit_hybrid_gpu``)."""
+    if profile_name == "full" and pretrained != "timm":
+        return "crossvit_hybrid_gpu"
+    return PROFILE_CROSSVIT[profile_name]
 
 
 def branch_image_sizes(
