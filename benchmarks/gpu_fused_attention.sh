@@ -36,22 +36,23 @@ fi
 if [[ $stages == *2* ]]; then
 echo "== 2. final model, synthetic SYSU-MM01, full profile, seed 0"
 start=$(date +%s)
-# The runs `reidkit ablate` would train, trained one by one without tabulating (the tables'
-# plotly figures need plotly, which a bare GPU image may lack; `reidkit ablate --reuse` can
-# tabulate the folders afterwards).
+# The runs `reidkit ablate` would train, each trained and measured by its own `train_run` and
+# recorded in results.jsonl, but not tabulated: the table's figure needs plotly, which a bare
+# GPU image may lack. `reidkit ablate` on that folder where plotly is installed finds the
+# runs finished and writes the table.
 timeout "${SYSU_SECONDS:-250}" $python - "$runs/fused_table3" <<'PY' 2>&1 | tee "$out/sysu.txt"
-import sys, time
-from reidkit.train.ablation_spec import load_spec, plan_runs
-from reidkit.train.run import train
+import sys
+
+from reidkit.train.ablate import append_result, progress_line, train_run
+from reidkit.train.ablation_spec import RESULTS, load_spec, plan_runs
 
 spec = load_spec("configs/ablations/fused_table3.yaml", out=sys.argv[1])
-runs = [r for name in ("all four (+ adaptive triplet)", "baseline")
-        for r in plan_runs(spec, rows=[name], seeds=[0])]
-for run in runs:
-    start = time.time()
-    _, history = train(run.config, progress=False)
-    evals = [h for h in history if h.get("kind") == "eval"]
-    print(run.row.name, f"{time.time() - start:.0f} s", evals[-1] if evals else "no eval")
+spec.out.mkdir(parents=True, exist_ok=True)
+for name in ("all four (+ adaptive triplet)", "baseline"):  # the full model first
+    for run in plan_runs(spec, rows=[name], seeds=[0]):
+        record = train_run(run, spec.timing, progress=False)
+        append_result(spec.out / RESULTS, record)
+        print(f"{name}, seed {run.seed}: {progress_line(record, spec.metrics)}", flush=True)
 PY
 echo "stage 2: $(($(date +%s) - start)) s" | tee -a "$out/sysu.txt"
 for f in "$runs"/fused_table3/*/seed-*/metrics.jsonl; do
